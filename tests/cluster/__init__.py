@@ -1,0 +1,1 @@
+"""Tests that need the real kube-apiserver started by the session fixture ``cluster``."""
