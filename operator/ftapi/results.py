@@ -1,0 +1,167 @@
+"""What the pods report back: the termination message, and the full results on the workspace.
+
+Every worker writes exactly one :class:`StepResult` as compact JSON to its termination-message
+file (the kubelet keeps at most 4 KiB of it); the operator parses it with
+:meth:`StepResult.parse_message` and nothing else. Full results (loss history, per-item
+scores, wrong answers) go to files on the workspace (:mod:`ftapi.workspace`), validated by the
+models below.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, ValidationError
+
+from ftapi.base import LenientModel
+from ftapi.campaign import TrainingMethod
+from ftapi.errors import format_validation_error
+from ftapi.steps import Split, StepKind
+
+TERMINATION_MESSAGE_LIMIT = 4096
+"""Bytes of the termination message the kubelet keeps (kuberuntime's maxMessageLength)."""
+
+
+class FailureKind(StrEnum):
+    """Why a step failed; decides what the operator does next."""
+
+    CONFIG = "config"
+    """The experiment's configuration is wrong: back to the agent for repair."""
+    DATA = "data"
+    """The experiment's data is wrong: back to the agent for repair."""
+    OOM = "oom"
+    """Out of memory: back to the agent (smaller batch, shorter cutoff, LoRA)."""
+    TIMEOUT = "timeout"
+    """The step ran past its deadline."""
+    ENVIRONMENT = "environment"
+    """The image or the caches are broken; retrying the same step will not help."""
+    INFRASTRUCTURE = "infrastructure"
+    """The pod was evicted, deleted or preempted: the operator retries the step."""
+    INTERNAL = "internal"
+    """A bug in the worker."""
+
+
+REPAIRABLE_FAILURES = frozenset({FailureKind.CONFIG, FailureKind.DATA, FailureKind.OOM})
+
+
+class ResultError(ValueError):
+    """A termination message that is missing, too large or not a valid StepResult."""
+
+
+class StepResult(LenientModel):
+    """The termination message of every step: small, versioned JSON."""
+
+    v: Literal[1] = 1
+    step: StepKind
+    ok: bool
+    failure: FailureKind | None = None
+    message: str = Field("", max_length=2048)
+    """A human-readable summary; on failure, the relevant log lines."""
+    hypothesis: str | None = Field(None, max_length=600)
+    method: TrainingMethod | None = None
+    samples: int | None = Field(None, ge=0)
+    """Training records the agent built."""
+    train_loss: float | None = None
+    steps: int | None = Field(None, ge=0)
+    scores: dict[Split, float] = Field(default_factory=dict)
+    """Core-metric scores (0-100) per split, for evaluation steps."""
+    metric: str | None = Field(None, max_length=64)
+    llm_cost: float | None = Field(None, ge=0)
+    """US dollars spent on LLM calls in this step."""
+
+    def dump_message(self) -> str:
+        """Compact JSON that fits the kubelet's limit (the message is shortened if needed)."""
+        text = self.model_dump_json(exclude_none=True, exclude_defaults=False)
+        if len(text.encode()) <= TERMINATION_MESSAGE_LIMIT:
+            return text
+        overflow = len(text.encode()) - TERMINATION_MESSAGE_LIMIT + 32
+        shorter = self.model_copy(
+            update={
+                "message": self.message[: max(0, len(self.message) - overflow)] + " [...]",
+                "hypothesis": (self.hypothesis or "")[:200] or None,
+            }
+        )
+        return shorter.model_dump_json(exclude_none=True)
+
+    @classmethod
+    def parse_message(cls, text: str | None, expected: StepKind | None = None) -> StepResult:
+        if not text or not text.strip():
+            raise ResultError("the pod wrote no termination message")
+        if len(text.encode()) > TERMINATION_MESSAGE_LIMIT:
+            raise ResultError(f"termination message over {TERMINATION_MESSAGE_LIMIT} bytes")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ResultError(f"termination message is not JSON: {exc.msg}") from exc
+        try:
+            result = cls.model_validate(data)
+        except ValidationError as exc:
+            raise ResultError(
+                "termination message is not a valid step result: " + format_validation_error(exc)
+            ) from exc
+        if expected is not None and result.step != expected:
+            raise ResultError(f"termination message is for step {result.step}, not {expected}")
+        if not result.ok and result.failure is None:
+            raise ResultError("a failed step must say why (failure)")
+        return result
+
+
+class LossPoint(LenientModel):
+    step: int = Field(ge=0)
+    loss: float | None = None
+    learning_rate: float | None = None
+    epoch: float | None = None
+
+
+class TrainingResult(LenientModel):
+    """``<iteration>/train/result.json`` (and ``smoke/result.json``): the whole training run."""
+
+    v: Literal[1] = 1
+    mode: Literal["smoke", "full"]
+    ok: bool
+    failure: FailureKind | None = None
+    message: str = ""
+    method: TrainingMethod | None = None
+    loss_history: list[LossPoint] = Field(default_factory=list)
+    final_loss: float | None = None
+    steps: int = 0
+    output_dir: str | None = None
+    """Adapter (LoRA) or model (full) folder, relative to the workspace mount."""
+    adapter: bool = False
+    """True when output_dir holds a LoRA adapter on top of the base model."""
+    runtime_seconds: float | None = None
+    log_tail: list[str] = Field(default_factory=list)
+
+
+class ItemScore(LenientModel):
+    """One evaluation item's score (0-1), for paired comparisons between models."""
+
+    index: int
+    score: float
+
+
+class WrongAnswer(LenientModel):
+    """A validation item the model got wrong, shown to the agent (never test items)."""
+
+    index: int
+    prompt: str
+    expected: str
+    predicted: str
+
+
+class EvaluationResult(LenientModel):
+    """``.../eval/<split>.json``: one split's evaluation."""
+
+    v: Literal[1] = 1
+    split: Split
+    benchmark: str
+    metric: str
+    score: float
+    """Core metric, 0-100."""
+    n_items: int = Field(ge=0)
+    items: list[ItemScore] = Field(default_factory=list)
+    wrong_answers: list[WrongAnswer] = Field(default_factory=list)
+    model: str
+    adapter: str | None = None

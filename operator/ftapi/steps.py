@@ -1,0 +1,75 @@
+"""What the operator asks each pod to do: the step kinds and the step request.
+
+The operator (or ``ftctl run``'s local executor) serialises a :class:`StepRequest` into the
+``FT_STEP_REQUEST`` environment variable of the step's container; the worker parses it with
+this model. The request carries no secret values: Secrets reach pods as referenced env vars.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from ftapi.base import ApiModel
+from ftapi.campaign import FineTuneCampaignSpec
+
+STEP_REQUEST_ENV = "FT_STEP_REQUEST"
+TERMINATION_LOG_ENV = "FT_TERMINATION_LOG"
+DEFAULT_TERMINATION_LOG = "/dev/termination-log"
+
+
+class StepKind(StrEnum):
+    """The kinds of Job a campaign runs, in lifecycle order."""
+
+    PREPARE = "prepare"
+    """Download the base model and raw datasets into the caches (CPU)."""
+    BASELINE = "baseline"
+    """Evaluate the base model on the validation and test splits (GPU)."""
+    AGENT = "agent"
+    """Plan an experiment and build its training data (CPU, untrusted code)."""
+    SMOKE = "smoke"
+    """A few training steps on a few samples, to fail fast (GPU)."""
+    TRAIN = "train"
+    """The full training run (GPU)."""
+    EVAL = "eval"
+    """Evaluate an iteration's model on the validation split (GPU)."""
+    FINAL = "final"
+    """Evaluate the best model once on the held-out test split (GPU)."""
+
+
+GPU_STEPS = frozenset(
+    {StepKind.BASELINE, StepKind.SMOKE, StepKind.TRAIN, StepKind.EVAL, StepKind.FINAL}
+)
+TRAINER_STEPS = frozenset({StepKind.SMOKE, StepKind.TRAIN})
+EVAL_STEPS = frozenset({StepKind.BASELINE, StepKind.EVAL, StepKind.FINAL})
+
+Split = Literal["validation", "test"]
+
+
+class MountPaths(ApiModel):
+    """Where the three volumes are mounted in the pod (folders in local mode)."""
+
+    models: str = "/cache/models"
+    datasets: str = "/cache/datasets"
+    workspace: str = "/workspace"
+
+
+class StepRequest(ApiModel):
+    """One step of one campaign, as handed to a worker."""
+
+    v: Literal[1] = 1
+    step: StepKind
+    namespace: str
+    campaign: str
+    iteration: int | None = Field(None, ge=0)
+    """The iteration for agent, smoke, train and eval steps; for final, the best iteration
+    (None: the base model)."""
+    repair_round: int = Field(0, ge=0)
+    """Agent and smoke steps: 0 for the first plan, then one per repair."""
+    attempt: int = Field(0, ge=0)
+    splits: list[Split] = Field(default_factory=list)
+    """Evaluation steps: which splits to score."""
+    spec: FineTuneCampaignSpec
+    paths: MountPaths = Field(default_factory=MountPaths)

@@ -1,0 +1,93 @@
+"""Where everything lives on the three volumes: the one layout every component agrees on.
+
+The operator never mounts the volumes; it only passes :class:`~ftapi.steps.MountPaths` and
+the campaign's identity, and each worker derives its folders from this module. Local mode uses
+the same layout under plain folders.
+
+Workspace (per campaign)::
+
+    <workspace>/<namespace>/<campaign>/
+      baseline/eval/{validation,test}.json
+      iter-000/
+        round-0/plan.json, round-0/data/{train.json,dataset_info.json}, round-0/smoke/result.json
+        round-1/...                        (a repair after a failed smoke run)
+        train/result.json, train/output/   (adapter or model)
+        eval/validation.json
+      final/eval/test.json
+
+Caches (shared by campaigns)::
+
+    <models>/<org>--<name>/              a Hugging Face snapshot
+    <datasets>/raw/<dataset key>/        a raw training dataset
+    <datasets>/bench/<benchmark key>/eval.jsonl   the benchmark's evaluation set
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ftapi.steps import MountPaths, Split
+
+
+def model_dir_name(model: str) -> str:
+    """Cache folder for a Hugging Face id: ``Qwen/Qwen2.5-7B`` -> ``Qwen--Qwen2.5-7B``."""
+    return model.strip("/").replace("/", "--")
+
+
+def is_local_model(model: str) -> bool:
+    """A base model given as a path inside the model cache rather than a Hugging Face id."""
+    return model.startswith(("/", "./")) or model.count("/") != 1
+
+
+@dataclass(frozen=True)
+class CampaignLayout:
+    """Paths of one campaign on the volumes (absolute, as seen by the worker)."""
+
+    paths: MountPaths
+    namespace: str
+    campaign: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.paths.workspace) / self.namespace / self.campaign
+
+    # caches
+    def base_model_dir(self, base_model: str) -> Path:
+        if base_model.startswith("/"):
+            return Path(base_model)
+        if base_model.startswith("./") or is_local_model(base_model):
+            return Path(self.paths.models) / PurePosixPath(base_model.removeprefix("./"))
+        return Path(self.paths.models) / model_dir_name(base_model)
+
+    def raw_dataset_dir(self, dataset: str) -> Path:
+        return Path(self.paths.datasets) / "raw" / dataset
+
+    def benchmark_file(self, benchmark: str) -> Path:
+        return Path(self.paths.datasets) / "bench" / benchmark / "eval.jsonl"
+
+    # workspace
+    def iteration_dir(self, iteration: int) -> Path:
+        return self.root / f"iter-{iteration:03d}"
+
+    def round_dir(self, iteration: int, repair_round: int) -> Path:
+        return self.iteration_dir(iteration) / f"round-{repair_round}"
+
+    def plan_file(self, iteration: int, repair_round: int) -> Path:
+        return self.round_dir(iteration, repair_round) / "plan.json"
+
+    def data_dir(self, iteration: int, repair_round: int) -> Path:
+        return self.round_dir(iteration, repair_round) / "data"
+
+    def smoke_dir(self, iteration: int, repair_round: int) -> Path:
+        return self.round_dir(iteration, repair_round) / "smoke"
+
+    def train_dir(self, iteration: int) -> Path:
+        return self.iteration_dir(iteration) / "train"
+
+    def eval_file(self, iteration: int | None, split: Split, *, final: bool = False) -> Path:
+        if final:
+            return self.root / "final" / "eval" / f"{split}.json"
+        if iteration is None:
+            return self.root / "baseline" / "eval" / f"{split}.json"
+        return self.iteration_dir(iteration) / "eval" / f"{split}.json"
