@@ -23,7 +23,7 @@ from ftapi.base import (
     SecretKey,
     parse_duration,
 )
-from ftapi.catalog import BENCHMARKS, DATASETS, UnknownKeyError, get_benchmark, get_dataset
+from ftapi.catalog import BENCHMARKS, DATASETS, get_benchmark, get_dataset
 
 MAX_ITERATIONS_IN_STATUS = 50
 """Iterations kept in status; older ones live on the workspace PVC (etcd objects stay small)."""
@@ -337,9 +337,39 @@ class IterationStatus(LenientModel):
     repair_rounds: int = Field(0, ge=0)
     attempt: int = Field(0, ge=0)
     """Retries of the current step after infrastructure failures."""
+    job: str | None = None
+    """The Job running the current step, once created."""
+    retry_at: datetime | None = None
+    """The current step is retried after an infrastructure failure at this time."""
     message: Annotated[str, StringConstraints(max_length=4096)] | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class LockedSpec(LenientModel):
+    """The spec fields that cannot change once a campaign has started."""
+
+    base_model: str
+    benchmark: str
+    datasets: list[str]
+    storage: Storage
+
+    @classmethod
+    def of(cls, spec: FineTuneCampaignSpec) -> LockedSpec:
+        return cls(
+            base_model=spec.base_model,
+            benchmark=spec.benchmark,
+            datasets=spec.resolved_datasets(),
+            storage=spec.storage,
+        )
+
+    def changed_fields(self, spec: FineTuneCampaignSpec) -> list[str]:
+        now = LockedSpec.of(spec)
+        return [
+            type(self).model_fields[name].alias or name
+            for name in type(self).model_fields
+            if getattr(self, name) != getattr(now, name)
+        ]
 
 
 class FineTuneCampaignStatus(LenientModel):
@@ -356,9 +386,24 @@ class FineTuneCampaignStatus(LenientModel):
         default_factory=list, max_length=MAX_ITERATIONS_IN_STATUS
     )
     """The last 50 iterations."""
+    iterations_started: int = Field(0, ge=0)
+    """Iterations begun so far (counts those dropped from the bounded list too)."""
     step_attempt: int = Field(0, ge=0)
     """Retries of the current campaign-level step (prepare, baseline, final) after
     infrastructure failures."""
+    active_job: str | None = None
+    """The Job running the current campaign-level step, once created."""
+    retry_at: datetime | None = None
+    """The campaign-level step is retried after an infrastructure failure at this time."""
+    deadline: datetime | None = None
+    """When the research loop stops starting iterations (budget.timeout after it began)."""
+    completed_max_iterations: int | None = Field(None, ge=0)
+    """budget.maxIterations when the campaign last finished; raising it continues the loop."""
+    suspended_at: datetime | None = None
+    resume_phase: Phase | None = None
+    """The phase to return to when spec.suspend is cleared."""
+    locked_spec: LockedSpec | None = None
+    """The immutable spec fields the campaign started with."""
     message: Annotated[str, StringConstraints(max_length=4096)] | None = None
     start_time: datetime | None = None
     completion_time: datetime | None = None
@@ -394,9 +439,3 @@ class FineTuneCampaign(ApiModel):
     def from_body(cls, body: Any) -> FineTuneCampaign:
         """Parse a resource body (a dict, or kopf's Body) as read from the API server."""
         return cls.model_validate(dict(body))
-
-
-__all__ = [
-    "IMMUTABLE_SPEC_FIELDS",
-    "UnknownKeyError",
-]

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from ftapi.crd import CRD_FILENAME, campaign_crd, render_crd_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,9 +41,9 @@ def test_defaults_are_documented_in_the_schema():
     budget = spec["properties"]["budget"]
     assert budget["default"]["maxIterations"] == 3
     assert budget["properties"]["timeout"]["pattern"]
-    assert all(
-        "description" in prop for prop in spec["properties"].values()
-    ), "every spec field needs a description (attribute docstring)"
+    assert all("description" in prop for prop in spec["properties"].values()), (
+        "every spec field needs a description (attribute docstring)"
+    )
 
 
 def test_rendered_yaml_round_trips():

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
+
 from ftapi.base import parse_duration
 from ftapi.campaign import FineTuneCampaign, FineTuneCampaignSpec
 from ftapi.errors import format_validation_error
 from ftapi.results import TERMINATION_MESSAGE_LIMIT, ResultError, StepResult
 from ftapi.steps import StepKind, StepRequest
 from ftapi.workspace import CampaignLayout
-from pydantic import ValidationError
 
 
 def spec(**overrides):
@@ -21,8 +22,8 @@ def spec(**overrides):
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("90s", 90), ("90m", 5400), ("12h", 43200), ("2d", 172800),
-                          ("1h30m", 5400)]
+    ("text", "seconds"),
+    [("90s", 90), ("90m", 5400), ("12h", 43200), ("2d", 172800), ("1h30m", 5400)],
 )
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
@@ -96,8 +97,9 @@ def test_campaign_from_body_ignores_server_metadata():
 def test_termination_message_round_trip_and_bounds():
     result = StepResult(step=StepKind.EVAL, ok=True, scores={"validation": 40.0}, metric="accuracy")
     assert StepResult.parse_message(result.dump_message(), StepKind.EVAL) == result
-    huge = StepResult(step=StepKind.SMOKE, ok=False, failure="oom", message="x" * 2048,
-                      hypothesis="h" * 600)
+    huge = StepResult(
+        step=StepKind.SMOKE, ok=False, failure="oom", message="x" * 2048, hypothesis="h" * 600
+    )
     text = huge.dump_message()
     assert len(text.encode()) <= TERMINATION_MESSAGE_LIMIT
     assert StepResult.parse_message(text).failure == "oom"
@@ -121,15 +123,17 @@ def test_malformed_termination_messages(text, fragment):
 
 
 def test_step_request_round_trips_through_env_json():
-    request = StepRequest(step=StepKind.AGENT, namespace="ns", campaign="c", iteration=2,
-                          spec=spec())
+    request = StepRequest(
+        step=StepKind.AGENT, namespace="ns", campaign="c", iteration=2, spec=spec()
+    )
     again = StepRequest.model_validate(json.loads(request.model_dump_json()))
     assert again == request
 
 
 def test_workspace_layout():
-    request = StepRequest(step=StepKind.TRAIN, namespace="ns", campaign="c", iteration=2,
-                          spec=spec())
+    request = StepRequest(
+        step=StepKind.TRAIN, namespace="ns", campaign="c", iteration=2, spec=spec()
+    )
     layout = CampaignLayout(request.paths, "ns", "c")
     assert str(layout.plan_file(2, 1)) == "/workspace/ns/c/iter-002/round-1/plan.json"
     assert str(layout.base_model_dir("Qwen/Qwen2.5-7B")) == "/cache/models/Qwen--Qwen2.5-7B"
