@@ -1,0 +1,251 @@
+"""Builds the Job manifests of a campaign's steps as plain dicts (no I/O).
+
+Called by the Kubernetes executor with a :class:`~ftoperator.lifecycle.CreateJob` decision.
+Everything security-relevant comes from :class:`~ftoperator.config.OperatorConfig` and the
+campaign's spec, never from a worker's output: image, command, service account (token never
+mounted), non-root and read-only root filesystem, volumes, GPU requests, deadlines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ftapi.campaign import FineTuneCampaign, Resources
+from ftapi.steps import (
+    DEFAULT_TERMINATION_LOG,
+    EVAL_STEPS,
+    GPU_STEPS,
+    STEP_REQUEST_ENV,
+    TERMINATION_LOG_ENV,
+    TRAINER_STEPS,
+    StepKind,
+)
+from ftoperator import labels as L
+from ftoperator.config import OperatorConfig
+from ftoperator.lifecycle import CreateJob
+
+LLM_API_KEY_ENV = "FT_LLM_API_KEY"
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+WORKER_MODULES = {
+    "prepare": "ftoperator.prepare",
+    "agent": "ftagent",
+    "trainer": "fttrainer",
+    "eval": "fteval",
+}
+
+
+def worker_kind(step: StepKind) -> str:
+    if step is StepKind.PREPARE:
+        return "prepare"
+    if step is StepKind.AGENT:
+        return "agent"
+    if step in TRAINER_STEPS:
+        return "trainer"
+    return "eval"
+
+
+def image_for(step: StepKind, config: OperatorConfig) -> str:
+    images = config.images
+    return {
+        "prepare": images.operator,
+        "agent": images.agent,
+        "trainer": images.trainer,
+        "eval": images.eval,
+    }[worker_kind(step)]
+
+
+def step_gpus(campaign: FineTuneCampaign, step: StepKind) -> int:
+    if step in TRAINER_STEPS:
+        return campaign.spec.training.gpus
+    if step in EVAL_STEPS:
+        return campaign.spec.evaluation.gpus
+    return 0
+
+
+def job_labels(campaign: FineTuneCampaign, create: CreateJob) -> dict[str, str]:
+    request = create.request
+    out = {
+        L.MANAGED_BY: L.MANAGED_BY_VALUE,
+        L.CAMPAIGN: L.campaign_label_value(request.campaign),
+        L.CAMPAIGN_UID: campaign.metadata.uid or "",
+        L.STEP: str(request.step),
+        L.ATTEMPT: str(request.attempt),
+    }
+    if request.iteration is not None:
+        out[L.ITERATION] = str(request.iteration)
+    if request.step in (StepKind.AGENT, StepKind.SMOKE):
+        out[L.REPAIR_ROUND] = str(request.repair_round)
+    return out
+
+
+def _resources(
+    campaign: FineTuneCampaign, step: StepKind, config: OperatorConfig
+) -> dict[str, Any]:
+    spec = campaign.spec
+    override: Resources | None = None
+    if step in TRAINER_STEPS:
+        override = spec.training.resources
+    elif step in EVAL_STEPS:
+        override = spec.evaluation.resources
+    defaults = config.resources.get(worker_kind(step), {})
+    requests: dict[str, Any] = dict(defaults.get("requests", {}))
+    limits: dict[str, Any] = dict(defaults.get("limits", {}))
+    if override is not None:
+        requests.update({k: v for k, v in override.requests.items()})
+        limits.update({k: v for k, v in override.limits.items()})
+    gpus = step_gpus(campaign, step)
+    if gpus:
+        # Extended resources must have requests equal to limits.
+        requests[config.gpu_resource_name] = gpus
+        limits[config.gpu_resource_name] = gpus
+    return {"requests": requests, "limits": limits}
+
+
+def _env(campaign: FineTuneCampaign, create: CreateJob) -> list[dict[str, Any]]:
+    request = create.request
+    env: list[dict[str, Any]] = [
+        {"name": STEP_REQUEST_ENV, "value": request.model_dump_json(exclude_none=True)},
+        {"name": TERMINATION_LOG_ENV, "value": DEFAULT_TERMINATION_LOG},
+        {"name": "HOME", "value": "/tmp"},
+        {"name": "TMPDIR", "value": "/tmp"},
+        {"name": "HF_HOME", "value": "/tmp/hf"},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+    ]
+    if request.step is StepKind.PREPARE:
+        ref = campaign.spec.hf_token_secret_ref
+        if ref is not None:
+            env.append(
+                {
+                    "name": "HF_TOKEN",
+                    "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
+                }
+            )
+    else:
+        env.extend({"name": k, "value": v} for k, v in OFFLINE_ENV.items())
+    llm = campaign.spec.planner.llm
+    needs_llm = request.step is StepKind.AGENT or (
+        request.step in EVAL_STEPS and campaign.spec.planner.type == "llm"
+    )
+    if needs_llm and llm is not None and llm.api_key_secret_ref is not None:
+        ref = llm.api_key_secret_ref
+        env.append(
+            {
+                "name": LLM_API_KEY_ENV,
+                "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
+            }
+        )
+    return env
+
+
+def _volumes(
+    campaign: FineTuneCampaign, step: StepKind, config: OperatorConfig
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    storage = campaign.spec.storage
+    paths = config.mount_paths
+    caches_read_only = step is not StepKind.PREPARE
+    volumes = [
+        {
+            "name": "model-cache",
+            "persistentVolumeClaim": {
+                "claimName": storage.model_cache.claim_name,
+                "readOnly": caches_read_only,
+            },
+        },
+        {
+            "name": "dataset-cache",
+            "persistentVolumeClaim": {
+                "claimName": storage.dataset_cache.claim_name,
+                "readOnly": caches_read_only,
+            },
+        },
+        {"name": "workspace", "persistentVolumeClaim": {"claimName": storage.workspace.claim_name}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    mounts = [
+        {"name": "model-cache", "mountPath": paths.models, "readOnly": caches_read_only},
+        {"name": "dataset-cache", "mountPath": paths.datasets, "readOnly": caches_read_only},
+        {"name": "workspace", "mountPath": paths.workspace},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    if step in GPU_STEPS:
+        # NCCL and dataloaders need more shared memory than the runtime's 64 MiB default.
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory"}})
+        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    return volumes, mounts
+
+
+def build_job(
+    campaign: FineTuneCampaign, create: CreateJob, config: OperatorConfig
+) -> dict[str, Any]:
+    """The Job for one step. The caller adopts it (ownerReference) and creates it."""
+    request = create.request
+    step = request.step
+    spec = campaign.spec
+    labels = job_labels(campaign, create)
+    job_labels_ = dict(labels)
+    gpu_step = step in GPU_STEPS
+    queue = spec.training.queue_name or config.default_queue_name
+    if gpu_step and queue:
+        job_labels_[L.KUEUE_QUEUE] = queue
+    volumes, mounts = _volumes(campaign, step, config)
+    container: dict[str, Any] = {
+        "name": worker_kind(step),
+        "image": image_for(step, config),
+        "imagePullPolicy": config.images.pull_policy,
+        "command": ["python", "-m", WORKER_MODULES[worker_kind(step)]],
+        "env": _env(campaign, create),
+        "resources": _resources(campaign, step, config),
+        "volumeMounts": mounts,
+        "terminationMessagePath": DEFAULT_TERMINATION_LOG,
+        "terminationMessagePolicy": "File",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": config.run_as_user,
+            "runAsGroup": config.run_as_user,
+            "fsGroup": config.run_as_user,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if config.job_service_account:
+        pod_spec["serviceAccountName"] = config.job_service_account
+    if config.images.pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": s} for s in config.images.pull_secrets]
+    if gpu_step:
+        if spec.training.node_selector:
+            pod_spec["nodeSelector"] = dict(spec.training.node_selector)
+        if spec.training.tolerations:
+            pod_spec["tolerations"] = [
+                t.model_dump(mode="json", exclude_none=True) for t in spec.training.tolerations
+            ]
+        priority = spec.training.priority_class_name or config.default_priority_class
+        if priority:
+            pod_spec["priorityClassName"] = priority
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": create.name,
+            "namespace": campaign.metadata.namespace,
+            "labels": job_labels_,
+        },
+        "spec": {
+            "backoffLimit": 0,  # the operator decides about retries, not the Job controller
+            "activeDeadlineSeconds": config.active_deadline_seconds[step],
+            "ttlSecondsAfterFinished": config.ttl_seconds_after_finished,
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }

@@ -1,0 +1,177 @@
+"""The prepare step (``python -m ftoperator.prepare``, operator image): download the base
+model, the raw training datasets and the benchmark's evaluation set into the caches once,
+with huggingface_hub. Anything already in the cache is not downloaded again.
+
+Reads the :class:`~ftapi.steps.StepRequest` from ``FT_STEP_REQUEST`` and writes one
+:class:`~ftapi.results.StepResult` to the termination-message file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ftapi.catalog import get_benchmark, get_dataset
+from ftapi.results import FailureKind, StepResult
+from ftapi.steps import (
+    DEFAULT_TERMINATION_LOG,
+    STEP_REQUEST_ENV,
+    TERMINATION_LOG_ENV,
+    StepKind,
+    StepRequest,
+)
+from ftapi.workspace import CampaignLayout, is_local_model
+
+COMPLETE_MARKER = ".ftagent-complete"
+QUESTION_KEYS = ("question", "problem", "prompt", "query", "input", "instruction")
+ANSWER_KEYS = ("answer", "final_answer", "output", "label", "target", "solution")
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / COMPLETE_MARKER).exists()
+
+
+def _mark(folder: Path) -> None:
+    (folder / COMPLETE_MARKER).write_text("ok\n")
+
+
+def fetch_model(model: str, target: Path, token: str | None) -> bool:
+    """True when something was downloaded."""
+    if _complete(target) or (is_local_model(model) and (target / "config.json").exists()):
+        return False
+    if is_local_model(model):
+        raise FileNotFoundError(f"base model {model!r} is a path and {target} has no config.json")
+    from huggingface_hub import snapshot_download
+
+    snapshot_download(
+        repo_id=model,
+        local_dir=target,
+        token=token,
+        allow_patterns=[
+            "*.json",
+            "*.safetensors",
+            "*.model",
+            "*.txt",
+            "*.py",
+            "*.tiktoken",
+            "tokenizer*",
+        ],
+    )
+    _mark(target)
+    return True
+
+
+def fetch_dataset(key: str, target: Path, token: str | None) -> bool:
+    if _complete(target):
+        return False
+    from huggingface_hub import snapshot_download
+
+    ds = get_dataset(key)
+    snapshot_download(
+        repo_id=ds.hf_id,
+        repo_type="dataset",
+        local_dir=target,
+        token=token,
+        ignore_patterns=list(ds.exclude_patterns) or None,
+    )
+    for pattern in ds.exclude_patterns:  # belt and braces: never keep benchmark content
+        for path in target.rglob("*"):
+            if path.is_file() and fnmatch.fnmatch(path.name, pattern):
+                path.unlink()
+    _mark(target)
+    return True
+
+
+def _rows(folder: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for path in sorted(folder.rglob("*")):
+        if path.suffix == ".jsonl":
+            rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        elif path.suffix == ".json" and path.name not in ("dataset_info.json",):
+            data = json.loads(path.read_text())
+            rows += data if isinstance(data, list) else []
+        elif path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            rows += pq.read_table(path).to_pylist()
+    return rows
+
+
+def normalize_eval_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Maps an evaluation set's columns onto ``{"question", "answer", ...}`` (extra columns
+    are kept for benchmark adapters)."""
+    out = []
+    for row in rows:
+        question = next((row[k] for k in QUESTION_KEYS if row.get(k) not in (None, "")), None)
+        answer = next((row[k] for k in ANSWER_KEYS if row.get(k) not in (None, "")), None)
+        if question is None or answer is None:
+            continue
+        extra = {k: v for k, v in row.items() if isinstance(v, str | int | float | bool | list)}
+        out.append({**extra, "question": str(question), "answer": str(answer)})
+    return out
+
+
+def fetch_benchmark(key: str, target_file: Path, token: str | None) -> bool:
+    if target_file.exists():
+        return False
+    from huggingface_hub import snapshot_download
+
+    bench = get_benchmark(key)
+    raw = target_file.parent / "raw"
+    patterns = [f"*{bench.eval_subset}*"] if bench.eval_subset else None
+    snapshot_download(
+        repo_id=bench.eval_hf_id,
+        repo_type="dataset",
+        local_dir=raw,
+        token=token,
+        allow_patterns=patterns,
+    )
+    rows = normalize_eval_rows(_rows(raw))
+    if not rows:
+        raise ValueError(f"no question/answer rows found in {bench.eval_hf_id}")
+    tmp = target_file.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    tmp.replace(target_file)
+    return True
+
+
+def run(request: StepRequest) -> StepResult:
+    layout = CampaignLayout(request.paths, request.namespace, request.campaign)
+    spec = request.spec
+    token = os.environ.get("HF_TOKEN") or None
+    fetched = []
+    try:
+        if fetch_model(spec.base_model, layout.base_model_dir(spec.base_model), token):
+            fetched.append(spec.base_model)
+        for key in spec.resolved_datasets():
+            if fetch_dataset(key, layout.raw_dataset_dir(key), token):
+                fetched.append(key)
+        if fetch_benchmark(spec.benchmark, layout.benchmark_file(spec.benchmark), token):
+            fetched.append(spec.benchmark)
+    except Exception as exc:  # every failure becomes a clear, permanent result
+        kind = FailureKind.ENVIRONMENT
+        name = type(exc).__name__
+        if name in ("ConnectionError", "Timeout", "ReadTimeout", "ConnectTimeout"):
+            kind = FailureKind.INFRASTRUCTURE
+        return StepResult(
+            step=StepKind.PREPARE, ok=False, failure=kind, message=f"{name}: {exc}"[:2000]
+        )
+    message = ("downloaded " + ", ".join(fetched)) if fetched else "caches already complete"
+    return StepResult(step=StepKind.PREPARE, ok=True, message=message)
+
+
+def main() -> int:
+    request = StepRequest.model_validate_json(os.environ[STEP_REQUEST_ENV])
+    result = run(request)
+    path = Path(os.environ.get(TERMINATION_LOG_ENV, DEFAULT_TERMINATION_LOG))
+    path.write_text(result.dump_message())
+    print(result.message, file=sys.stderr if not result.ok else sys.stdout)
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
