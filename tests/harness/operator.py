@@ -1,0 +1,97 @@
+"""Runs the real operator (``kopf run -m ftoperator.handlers``) as a subprocess against the
+test cluster, so tests can kill it (SIGKILL) and start it again like a crashed pod."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OperatorProcess:
+    def __init__(
+        self, kubeconfig: Path, namespace: str, log_file: Path, env: dict[str, str] | None = None
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+        self.log_file = log_file
+        self.extra_env = env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.metrics_port = free_port()
+        self.liveness_port = free_port()
+
+    def start(self, timeout: float = 60.0) -> OperatorProcess:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "FT_OPERATOR_METRICS_PORT": str(self.metrics_port),
+            "FT_OPERATOR_BACKOFF_BASE_SECONDS": "1",
+            "FT_OPERATOR_BACKOFF_MAX_SECONDS": "2",
+            "FT_OPERATOR_RESYNC_SECONDS": "5",
+            "FT_OPERATOR_RESULT_GRACE_SECONDS": "10",
+            **self.extra_env,
+        }
+        log = self.log_file.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kopf",
+                "run",
+                "--standalone",
+                "-m",
+                "ftoperator.handlers",
+                f"--namespace={self.namespace}",
+                f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"operator exited: {self.tail()}")
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=1
+                ):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"operator not live after {timeout}s: {self.tail()}")
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as r:
+            return r.read().decode()
+
+    def kill(self) -> None:
+        """SIGKILL, like a crashed or evicted operator pod: no cleanup runs."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def tail(self, lines: int = 40) -> str:
+        if not self.log_file.exists():
+            return ""
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])

@@ -1,0 +1,177 @@
+"""Job manifests built by the operator: images, security, mounts, GPUs, secrets, Kueue."""
+
+from __future__ import annotations
+
+import json
+
+from ftapi.campaign import FineTuneCampaign
+from ftapi.steps import StepKind, StepRequest
+from ftoperator.builders import build_job
+from ftoperator.config import OperatorConfig
+from ftoperator.lifecycle import CreateJob
+
+
+def campaign(**spec) -> FineTuneCampaign:
+    return FineTuneCampaign.model_validate(
+        {
+            "apiVersion": "ftagent.dev/v1alpha1",
+            "kind": "FineTuneCampaign",
+            "metadata": {"name": "demo", "namespace": "ns", "uid": "u-1", "generation": 1},
+            "spec": {"baseModel": "Qwen/Qwen2.5-7B-Instruct", "benchmark": "aime25", **spec},
+        }
+    )
+
+
+def job_for(
+    ftc: FineTuneCampaign, step: StepKind, config: OperatorConfig | None = None, **req
+) -> dict:
+    request = StepRequest(step=step, namespace="ns", campaign="demo", spec=ftc.spec, **req)
+    return build_job(ftc, CreateJob(f"demo-{step}-0", request), config or OperatorConfig())
+
+
+def container(job: dict) -> dict:
+    return job["spec"]["template"]["spec"]["containers"][0]
+
+
+def env(job: dict) -> dict:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(job)["env"]}
+
+
+def test_every_job_is_locked_down():
+    for step in StepKind:
+        job = job_for(campaign(), step, iteration=0)
+        pod = job["spec"]["template"]["spec"]
+        assert job["spec"]["backoffLimit"] == 0
+        assert job["spec"]["activeDeadlineSeconds"] > 0
+        assert job["spec"]["ttlSecondsAfterFinished"] > 0
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["restartPolicy"] == "Never"
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        sc = container(job)["securityContext"]
+        assert sc == {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        }
+        assert container(job)["terminationMessagePolicy"] == "File"
+
+
+def test_images_and_commands_come_from_the_operator_config():
+    config = OperatorConfig(
+        images={
+            "agent": "reg/agent:1",
+            "trainer": "reg/trainer:1",
+            "eval": "reg/eval:1",
+            "operator": "reg/op:1",
+        }
+    )
+    expected = {
+        StepKind.PREPARE: ("reg/op:1", "ftoperator.prepare"),
+        StepKind.AGENT: ("reg/agent:1", "ftagent"),
+        StepKind.SMOKE: ("reg/trainer:1", "fttrainer"),
+        StepKind.TRAIN: ("reg/trainer:1", "fttrainer"),
+        StepKind.EVAL: ("reg/eval:1", "fteval"),
+        StepKind.BASELINE: ("reg/eval:1", "fteval"),
+        StepKind.FINAL: ("reg/eval:1", "fteval"),
+    }
+    for step, (image, module) in expected.items():
+        c = container(job_for(campaign(), step, config, iteration=0))
+        assert c["image"] == image
+        assert c["command"] == ["python", "-m", module]
+
+
+def test_caches_are_read_only_except_for_prepare():
+    def mounts(step):
+        return {
+            m["name"]: m.get("readOnly", False)
+            for m in container(job_for(campaign(), step, iteration=0))["volumeMounts"]
+        }
+
+    assert mounts(StepKind.PREPARE) == {
+        "model-cache": False,
+        "dataset-cache": False,
+        "workspace": False,
+        "tmp": False,
+    }
+    train = mounts(StepKind.TRAIN)
+    assert train["model-cache"] is True and train["dataset-cache"] is True
+    assert train["workspace"] is False
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"]
+        for v in job_for(
+            campaign(storage={"workspace": {"claimName": "ws"}}), StepKind.AGENT, iteration=0
+        )["spec"]["template"]["spec"]["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    assert claims == {
+        "model-cache": "ft-model-cache",
+        "dataset-cache": "ft-dataset-cache",
+        "workspace": "ws",
+    }
+
+
+def test_gpu_steps_request_gpus_and_follow_scheduling_settings():
+    ftc = campaign(
+        training={
+            "gpus": 4,
+            "queueName": "gpu-q",
+            "nodeSelector": {"gpu": "h100"},
+            "tolerations": [{"key": "gpu", "operator": "Exists"}],
+            "resources": {"limits": {"memory": "200Gi"}},
+        },
+        evaluation={"gpus": 2},
+    )
+    train = job_for(ftc, StepKind.TRAIN, iteration=0)
+    res = container(train)["resources"]
+    assert res["limits"]["nvidia.com/gpu"] == 4 and res["requests"]["nvidia.com/gpu"] == 4
+    assert res["limits"]["memory"] == "200Gi" and res["requests"]["cpu"]
+    assert train["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-q"
+    pod = train["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"gpu": "h100"}
+    assert pod["tolerations"] == [{"key": "gpu", "operator": "Exists"}]
+    assert any(v["name"] == "dshm" for v in pod["volumes"])
+    evaluation = container(job_for(ftc, StepKind.EVAL, iteration=0))["resources"]
+    assert evaluation["limits"]["nvidia.com/gpu"] == 2
+    agent = job_for(ftc, StepKind.AGENT, iteration=0)
+    assert "nvidia.com/gpu" not in container(agent)["resources"]["limits"]
+    assert "kueue.x-k8s.io/queue-name" not in agent["metadata"]["labels"]
+
+
+def test_secrets_are_referenced_only_where_needed():
+    ftc = campaign(
+        planner={
+            "type": "llm",
+            "llm": {
+                "strongModels": ["openai/gpt-4o"],
+                "apiKeySecretRef": {"name": "llm", "key": "api-key"},
+            },
+        },
+        hfTokenSecretRef={"name": "hf", "key": "token"},
+    )
+    prepare = env(job_for(ftc, StepKind.PREPARE))
+    assert prepare["HF_TOKEN"] == {"secretKeyRef": {"name": "hf", "key": "token"}}
+    assert "FT_LLM_API_KEY" not in prepare
+    agent = env(job_for(ftc, StepKind.AGENT, iteration=0))
+    assert agent["FT_LLM_API_KEY"] == {"secretKeyRef": {"name": "llm", "key": "api-key"}}
+    assert "HF_TOKEN" not in agent and agent["HF_HUB_OFFLINE"] == "1"
+    train = env(job_for(ftc, StepKind.TRAIN, iteration=0))
+    assert "FT_LLM_API_KEY" not in train and "HF_TOKEN" not in train
+    # The request in the env names the Secret but carries no value.
+    request = json.loads(agent["FT_STEP_REQUEST"])
+    assert request["spec"]["planner"]["llm"]["apiKeySecretRef"]["name"] == "llm"
+
+
+def test_labels_identify_the_step():
+    labels = job_for(campaign(), StepKind.SMOKE, iteration=3, repair_round=1, attempt=2)["spec"][
+        "template"
+    ]["metadata"]["labels"]
+    assert labels == {
+        "app.kubernetes.io/managed-by": "ft-agent-operator",
+        "ftagent.dev/campaign": "demo",
+        "ftagent.dev/campaign-uid": "u-1",
+        "ftagent.dev/step": "smoke",
+        "ftagent.dev/attempt": "2",
+        "ftagent.dev/iteration": "3",
+        "ftagent.dev/repair-round": "1",
+    }
