@@ -108,6 +108,120 @@ def validate(manifest: Path = typer.Argument(..., exists=True, readable=True)) -
     )
 
 
+DEFAULT_CACHE = Path.home() / ".cache" / "ft-operator" / "cache"
+
+
+def _progress_table(campaign, started: float):
+    import time
+
+    from rich.table import Table as RichTable
+
+    status = campaign.status
+    elapsed = int(time.monotonic() - started)
+    current = status.active_job or next(
+        (it.job for it in reversed(status.iterations) if it.job), None
+    )
+    title = (
+        f"{campaign.metadata.name}: {status.phase} | step {current or '-'} | "
+        f"iteration {status.current_iteration if status.current_iteration is not None else '-'}"
+        f" | {elapsed // 60}m{elapsed % 60:02d}s"
+    )
+    table = RichTable(title=title, caption=status.message or "")
+    for column in ("#", "phase", "method", "hypothesis", "loss", "validation", "best"):
+        table.add_column(column, overflow="fold")
+    baseline = status.baseline
+    if baseline is not None:
+        table.add_row(
+            "base",
+            "-",
+            "-",
+            "base model",
+            "-",
+            f"{baseline.validation:.2f}",
+            "*" if status.best and status.best.iteration is None else "",
+        )
+    for it in status.iterations:
+        table.add_row(
+            str(it.index),
+            str(it.phase),
+            str(it.method or "-"),
+            (it.hypothesis or it.message or "")[:60],
+            "-" if it.train_loss is None else f"{it.train_loss:.3f}",
+            "-" if it.validation is None else f"{it.validation:.2f}",
+            "*" if status.best and status.best.iteration == it.index else "",
+        )
+    return table
+
+
+@app.command()
+def run(
+    manifest: Path = typer.Argument(
+        ..., exists=True, readable=True, help="A FineTuneCampaign manifest."
+    ),
+    cache: Path = typer.Option(DEFAULT_CACHE, help="Model and dataset cache (reused)."),
+    workdir: Path = typer.Option(Path(".ftctl"), help="Workspace and run state."),
+    quiet: bool = typer.Option(False, help="No live table."),
+) -> None:
+    """Run a whole campaign on this machine: the operator's state machine with local
+    processes instead of Jobs. Interrupt it any time; the same command resumes."""
+    import time
+
+    from rich.live import Live
+
+    from ftoperator.local import LocalPaths, LocalRun
+    from ftoperator.manifest import ManifestError, load_campaign
+    from ftoperator.report import write_report
+
+    try:
+        campaign = load_campaign(manifest)
+    except ManifestError as exc:
+        err_console.print(f"[red]invalid manifest[/red] {manifest}:\n{exc}")
+        raise typer.Exit(2) from exc
+    name = campaign.metadata.name or manifest.stem
+    campaign.metadata.name = name
+    paths = LocalPaths(
+        cache=cache.resolve(),
+        workspace=(workdir / "workspace").resolve(),
+        state=(workdir / "runs" / name).resolve(),
+    )
+    started = time.monotonic()
+    runner = LocalRun.resume_or_start(campaign, paths)
+    if quiet:
+        final = runner.run()
+    else:
+        with Live(
+            _progress_table(runner.campaign, started), console=console, refresh_per_second=2
+        ) as live:
+            runner.on_decision = lambda c, _d: live.update(_progress_table(c, started))
+            final = runner.run()
+    report = write_report(final, paths.mounts(), paths.state)
+    console.print(report.read_text())
+    console.print(f"report: {report} (plot: {report.with_suffix('.png')})")
+    if final.status.phase != "Succeeded":
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    cache: Path = typer.Option(
+        DEFAULT_CACHE.parent / "demo-cache", help="Where the tiny model and toy data are made."
+    ),
+    workdir: Path = typer.Option(Path(".ftctl"), help="Workspace and run state."),
+    iterations: int = typer.Option(2, min=1, help="Experiments to run."),
+    quiet: bool = typer.Option(False, help="No live table."),
+) -> None:
+    """Make a tiny local model, a toy benchmark and dataset (no downloads), write
+    demo.yaml and run it end to end with real LLaMA-Factory and OpenCompass on CPU."""
+    from ftoperator.demo import build_demo_assets, write_demo_manifest
+
+    console.print(f"making demo assets in {cache} ...")
+    build_demo_assets(cache)
+    workdir.mkdir(parents=True, exist_ok=True)
+    manifest = write_demo_manifest(workdir / "demo.yaml", iterations=iterations)
+    console.print(f"wrote {manifest}")
+    run(manifest, cache=cache, workdir=workdir, quiet=quiet)
+
+
 def main() -> None:
     app()
 

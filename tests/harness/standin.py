@@ -49,7 +49,7 @@ def default_result(request: StepRequest) -> dict:
 
 def main() -> int:
     request = StepRequest.model_validate_json(os.environ["FT_STEP_REQUEST"])
-    job = os.environ.get("FT_TEST_JOB", "")
+    job = os.environ.get("FT_TEST_JOB") or Path.cwd().name
     scenario_file = os.environ.get("FT_TEST_SCENARIO")
     behaviour: dict = {}
     if scenario_file and Path(scenario_file).exists():
