@@ -1,8 +1,9 @@
 """A throwaway local Kubernetes control plane (envtest style) for the real-cluster tests.
 
 `LocalCluster` runs etcd, kube-apiserver and (by default) kube-controller-manager limited to
-the ``garbagecollector`` and ``namespace`` controllers, all on free loopback ports, with a
-private PKI made by ``openssl`` in a temporary folder. The binaries come from
+the ``garbagecollector`` and ``namespace`` controllers (``controllers=`` picks others, e.g.
+``job``: its Pods then need a node, see ``harness.kubelet.TestKubelet``), all on free loopback
+ports, with a private PKI made by ``openssl`` in a temporary folder. The binaries come from
 ``scripts/envtest-assets.sh`` (``KUBEBUILDER_ASSETS`` or a cached build, see
 ``shared/design/environment.md``, "A real Kubernetes API server")::
 
@@ -36,7 +37,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -52,6 +53,8 @@ ASSETS_SCRIPT = REPO_ROOT / "scripts" / "envtest-assets.sh"
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 ADMIN_USER = "ft-envtest-admin"
+DEFAULT_CONTROLLERS: tuple[str, ...] = ("garbagecollector", "namespace")
+"""kube-controller-manager ``--controllers`` by default; add ``"job"`` to run Jobs' Pods."""
 
 _PR_SET_PDEATHSIG = 1
 _LIBC: Any = None
@@ -140,8 +143,14 @@ class LocalCluster:
         start_timeout: float = 90.0,
         stop_timeout: float = 10.0,
         assets_dir: str | os.PathLike[str] | None = None,
+        controllers: Sequence[str] = DEFAULT_CONTROLLERS,
     ) -> None:
+        if isinstance(controllers, str):
+            raise TypeError("controllers must be a sequence of controller names, not a string")
+        if not controllers:
+            raise ValueError("controllers must name at least one controller")
         self.controller_manager = controller_manager
+        self.controllers: tuple[str, ...] = tuple(controllers)
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self._assets_override = Path(assets_dir) if assets_dir is not None else None
@@ -493,7 +502,7 @@ class LocalCluster:
                 f"--kubeconfig={kubeconfig}",
                 f"--authentication-kubeconfig={kubeconfig}",
                 f"--authorization-kubeconfig={kubeconfig}",
-                "--controllers=garbagecollector,namespace",
+                f"--controllers={','.join(self.controllers)}",
                 "--use-service-account-credentials=false",
                 "--leader-elect=false",
                 "--bind-address=127.0.0.1",
