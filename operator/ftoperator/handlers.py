@@ -173,6 +173,7 @@ async def _reconcile_once(
         logger.exception("reconcile failed; retrying")
         return min(30.0, STATE.config.resync_seconds)
     for event in outcome.events:
+        metrics.API_REQUESTS.labels(verb="create", resource="events").inc()
         kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
     STATE.set_phase(uid, outcome.phase)
     return outcome.requeue_after

@@ -23,3 +23,8 @@ STEP_RETRIES = Counter(
 RECONCILE_ERRORS = Counter("ftagent_reconcile_errors_total", "Reconciles that raised")
 RECONCILES = Counter("ftagent_reconciles_total", "Reconciles of campaigns")
 JOBS_CREATED = Counter("ftagent_jobs_created_total", "Jobs created by step", ["step"])
+API_REQUESTS = Counter(
+    "ftagent_api_requests_total",
+    "Kubernetes API requests made by the reconciler",
+    ["verb", "resource"],
+)

@@ -66,6 +66,7 @@ class Reconciler:
 
     # ------------------------------------------------------------------ I/O helpers
     def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        metrics.API_REQUESTS.labels(verb="get", resource="jobs").inc()
         try:
             job = self.batch.read_namespaced_job(name, namespace)
         except ApiException as exc:
@@ -75,6 +76,7 @@ class Reconciler:
         return self.batch.api_client.sanitize_for_serialization(job)
 
     def create_job(self, manifest: dict[str, Any]) -> None:
+        metrics.API_REQUESTS.labels(verb="create", resource="jobs").inc()
         try:
             self.batch.create_namespaced_job(manifest["metadata"]["namespace"], manifest)
         except ApiException as exc:
@@ -82,6 +84,7 @@ class Reconciler:
                 raise
 
     def delete_job(self, namespace: str, name: str) -> None:
+        metrics.API_REQUESTS.labels(verb="delete", resource="jobs").inc()
         try:
             self.batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
         except ApiException as exc:
@@ -89,6 +92,7 @@ class Reconciler:
                 raise
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        metrics.API_REQUESTS.labels(verb="patch", resource="finetunecampaigns/status").inc()
         return self.custom.patch_namespaced_custom_object_status(
             API_GROUP, API_VERSION, namespace, PLURAL, name, {"status": status}
         )
