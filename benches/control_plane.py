@@ -16,6 +16,7 @@ Usage: ``.venv/bin/python benches/control_plane.py [N ...]`` (default: 50 200).
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import threading
@@ -177,7 +178,7 @@ def latencies(watcher: JobWatcher) -> list[float]:
     out = []
     for jobs in by_campaign.values():
         jobs.sort()
-        for (_, previous), (t_next, _) in zip(jobs, jobs[1:], strict=False):
+        for (_, previous), (t_next, _) in itertools.pairwise(jobs):
             done = watcher.completed.get(previous)
             if done is not None:
                 out.append(max(0.0, t_next - done))

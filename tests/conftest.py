@@ -1,7 +1,7 @@
 """Shared pytest fixtures: a session-wide local Kubernetes control plane and test namespaces.
 
 The ``cluster`` fixture starts :class:`harness.cluster.LocalCluster` (etcd, kube-apiserver,
-kube-controller-manager with the garbage-collector and namespace controllers) once per test
+kube-controller-manager with the garbage-collector, namespace and Job controllers) once per test
 session and installs every ``crds/*.yaml`` of the repository. It never skips: when the
 binaries cannot be had, the fixture errors with the reason.
 """
@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from harness.cluster import LocalCluster
+from harness.cluster import DEFAULT_CONTROLLERS, LocalCluster
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CRD_DIR = REPO_ROOT / "crds"
@@ -25,7 +25,7 @@ CRD_DIR = REPO_ROOT / "crds"
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[LocalCluster]:
     """A running local control plane with the project's CRDs installed."""
-    with LocalCluster() as local_cluster:
+    with LocalCluster(controllers=(*DEFAULT_CONTROLLERS, "job")) as local_cluster:
         crds = sorted(CRD_DIR.glob("*.yaml"))
         if crds:
             local_cluster.install_crds(crds)

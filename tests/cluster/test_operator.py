@@ -127,19 +127,10 @@ class World:
         ]
 
 
-@pytest.fixture(scope="module")
-def jobs_cluster() -> Iterator[LocalCluster]:
-    """A control plane whose controller manager also runs the Job controller."""
-    crds = sorted((Path(__file__).resolve().parents[2] / "crds").glob("*.yaml"))
-    with LocalCluster(controllers=("garbagecollector", "namespace", "job")) as cluster:
-        cluster.install_crds(crds)
-        yield cluster
-
-
 @pytest.fixture
-def world(jobs_cluster: LocalCluster, tmp_path: Path) -> Iterator[World]:
+def world(cluster: LocalCluster, tmp_path: Path) -> Iterator[World]:
     namespace = f"op-{uuid.uuid4().hex[:8]}"
-    api = jobs_cluster.api_client()
+    api = cluster.api_client()
     core = client.CoreV1Api(api)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     scenario = tmp_path / "scenario.json"
@@ -154,17 +145,17 @@ def world(jobs_cluster: LocalCluster, tmp_path: Path) -> Iterator[World]:
         return Command(argv=[sys.executable, str(STANDIN)], env=env)
 
     kubelet = TestKubelet(
-        jobs_cluster.api_client,
+        cluster.api_client,
         runner=runner,
         workdir=tmp_path / "kubelet",
         namespaces=[namespace],
         node_name=f"node-{namespace}",
     )
-    operator = OperatorProcess(jobs_cluster.kubeconfig, namespace, tmp_path / "operator.log")
+    operator = OperatorProcess(cluster.kubeconfig, namespace, tmp_path / "operator.log")
     with kubelet:
         operator.start()
         try:
-            yield World(jobs_cluster, namespace, kubelet, operator, scenario, api)
+            yield World(cluster, namespace, kubelet, operator, scenario, api)
         finally:
             operator.stop()
     core.delete_namespace(namespace)

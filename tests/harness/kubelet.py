@@ -481,6 +481,9 @@ class TestKubelet:
             return
         # Not running here (e.g. Pending while paused): write the status directly.
         pod = self._call(client.CoreV1Api(self._api).read_namespaced_pod, pod_name, namespace)
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed"):
+            raise KubeletError(f"pod {namespace}/{pod_name} has finished already ({phase})")
         container = self._first_container(pod)
         now = _now()
         terminated = {"exitCode": 137, "reason": "OOMKilled" if reason == _OOM else "Error"}
