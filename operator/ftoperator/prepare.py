@@ -12,6 +12,7 @@ import fnmatch
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,27 +140,76 @@ def fetch_benchmark(key: str, target_file: Path, token: str | None) -> bool:
     return True
 
 
+def root_cause(exc: BaseException) -> BaseException:
+    """huggingface_hub wraps the Hub's answer (e.g. RepositoryNotFoundError) in a local-cache
+    error; the first one in the chain is the one worth showing."""
+    seen = exc
+    while seen.__cause__ is not None or seen.__context__ is not None:
+        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
+    return seen
+
+
+def explain(exc: BaseException, what: str) -> tuple[FailureKind, str]:
+    cause = root_cause(exc)
+    name = type(cause).__name__
+    if name in ("GatedRepoError",) or "401" in str(cause) or "403" in str(cause):
+        return FailureKind.ENVIRONMENT, (
+            f"{what}: access denied by the Hub ({name}). The repository is gated or private: "
+            "accept its terms on the Hub and set spec.hfTokenSecretRef to a Secret holding a "
+            "token with access."
+        )
+    if name == "RepositoryNotFoundError" or "404" in str(cause):
+        return FailureKind.ENVIRONMENT, (
+            f"{what}: not found on the Hub ({name}). Check the id, or set "
+            "spec.hfTokenSecretRef if it is private."
+        )
+    if name in (
+        "ConnectionError",
+        "Timeout",
+        "ReadTimeout",
+        "ConnectTimeout",
+        "ProtocolError",
+        "RemoteDisconnected",
+    ):
+        return FailureKind.INFRASTRUCTURE, f"{what}: cannot reach the Hub ({name}: {cause})"
+    return FailureKind.ENVIRONMENT, f"{what}: {name}: {cause}"
+
+
 def run(request: StepRequest) -> StepResult:
     layout = CampaignLayout(request.paths, request.namespace, request.campaign)
     spec = request.spec
     token = os.environ.get("HF_TOKEN") or None
-    fetched = []
-    try:
-        if fetch_model(spec.base_model, layout.base_model_dir(spec.base_model), token):
-            fetched.append(spec.base_model)
-        for key in spec.resolved_datasets():
-            if fetch_dataset(key, layout.raw_dataset_dir(key), token):
-                fetched.append(key)
-        if fetch_benchmark(spec.benchmark, layout.benchmark_file(spec.benchmark), token):
-            fetched.append(spec.benchmark)
-    except Exception as exc:  # every failure becomes a clear, permanent result
-        kind = FailureKind.ENVIRONMENT
-        name = type(exc).__name__
-        if name in ("ConnectionError", "Timeout", "ReadTimeout", "ConnectTimeout"):
-            kind = FailureKind.INFRASTRUCTURE
-        return StepResult(
-            step=StepKind.PREPARE, ok=False, failure=kind, message=f"{name}: {exc}"[:2000]
+    bench = get_benchmark(spec.benchmark)
+    work: list[tuple[str, str, Callable[[], bool]]] = [
+        (
+            f"base model {spec.base_model!r}",
+            spec.base_model,
+            lambda: fetch_model(spec.base_model, layout.base_model_dir(spec.base_model), token),
         )
+    ]
+    for key in spec.resolved_datasets():
+        work.append(
+            (
+                f"dataset {key!r} ({get_dataset(key).hf_id})",
+                key,
+                lambda key=key: fetch_dataset(key, layout.raw_dataset_dir(key), token),
+            )
+        )
+    work.append(
+        (
+            f"benchmark {spec.benchmark!r} ({bench.eval_hf_id})",
+            spec.benchmark,
+            lambda: fetch_benchmark(spec.benchmark, layout.benchmark_file(spec.benchmark), token),
+        )
+    )
+    fetched: list[str] = []
+    for what, label, fetch in work:
+        try:
+            if fetch():
+                fetched.append(label)
+        except Exception as exc:  # every failure becomes a clear result for the status
+            kind, message = explain(exc, what)
+            return StepResult(step=StepKind.PREPARE, ok=False, failure=kind, message=message[:2000])
     message = ("downloaded " + ", ".join(fetched)) if fetched else "caches already complete"
     return StepResult(step=StepKind.PREPARE, ok=True, message=message)
 

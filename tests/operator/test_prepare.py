@@ -1,0 +1,133 @@
+"""The prepare step downloads through huggingface_hub (real code path, real HTTP) from a local
+fake Hub, fills the caches once, drops benchmark content, and fails clearly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ftapi.campaign import FineTuneCampaignSpec
+from ftapi.results import StepResult
+from ftapi.steps import MountPaths, StepKind, StepRequest
+from ftapi.workspace import CampaignLayout
+from harness.fake_hub import FakeHub
+
+
+def run_prepare(
+    tmp_path: Path, hub: FakeHub, token: str | None = None, **spec
+) -> tuple[StepResult, CampaignLayout]:
+    paths = MountPaths(
+        models=str(tmp_path / "models"),
+        datasets=str(tmp_path / "datasets"),
+        workspace=str(tmp_path / "ws"),
+    )
+    request = StepRequest(
+        step=StepKind.PREPARE,
+        namespace="ns",
+        campaign="c",
+        paths=paths,
+        spec=FineTuneCampaignSpec.model_validate(
+            {"baseModel": "org/tiny", "benchmark": "aime25", **spec}
+        ),
+    )
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    message = tmp_path / "termination.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+    env.update(
+        HF_ENDPOINT=hub.endpoint,
+        HF_HOME=str(tmp_path / "hf-home"),
+        FT_STEP_REQUEST=request.model_dump_json(),
+        FT_TERMINATION_LOG=str(message),
+    )
+    if token:
+        env["HF_TOKEN"] = token
+    subprocess.run(
+        [sys.executable, "-m", "ftoperator.prepare"], env=env, timeout=120, capture_output=True
+    )
+    return StepResult.parse_message(message.read_text(), StepKind.PREPARE), CampaignLayout(
+        paths, "ns", "c"
+    )
+
+
+def fill(hub: FakeHub, token: str | None = None) -> None:
+    hub.add(
+        "model",
+        "org/tiny",
+        {
+            "config.json": '{"model_type": "qwen2"}',
+            "model.safetensors": b"\x00" * 64,
+            "tokenizer.json": "{}",
+        },
+        token=token,
+    )
+    hub.add(
+        "dataset",
+        "agentica-org/DeepScaleR-Preview-Dataset",
+        {
+            "deepscaler.json": json.dumps([{"problem": "1+1?", "solution": "2", "answer": "2"}]),
+        },
+    )
+    hub.add(
+        "dataset",
+        "opencompass/AIME2025",
+        {
+            "aime2025-I.jsonl": "\n".join(
+                json.dumps({"question": f"Q{i}", "answer": str(i)}) for i in range(30)
+            ),
+        },
+    )
+
+
+def test_downloads_everything_once(tmp_path):
+    with FakeHub() as hub:
+        fill(hub)
+        result, layout = run_prepare(tmp_path, hub)
+        assert result.ok, result.message
+        assert "org/tiny" in result.message and "deepscaler" in result.message
+        assert (layout.base_model_dir("org/tiny") / "config.json").exists()
+        assert (layout.raw_dataset_dir("deepscaler") / "deepscaler.json").exists()
+        rows = [json.loads(x) for x in layout.benchmark_file("aime25").read_text().splitlines()]
+        assert len(rows) == 30 and rows[0] == {"question": "Q0", "answer": "0"}
+        downloads = [r for r in hub.requests if "/resolve/" in r]
+        again, _ = run_prepare(tmp_path, hub)
+        assert again.ok and again.message == "caches already complete"
+        assert [r for r in hub.requests if "/resolve/" in r] == downloads  # nothing new
+
+
+def test_benchmark_content_is_never_kept(tmp_path):
+    with FakeHub() as hub:
+        fill(hub)
+        hub.add(
+            "dataset",
+            "bowenxian/BioProBench",
+            {"PQA_train.json": "[]", "PQA_test.json": "[]", "ERR_test.json": "[]"},
+        )
+        result, layout = run_prepare(tmp_path, hub, datasets=["bioprobench"])
+        assert result.ok, result.message
+        files = sorted(
+            p.name for p in layout.raw_dataset_dir("bioprobench").iterdir() if p.is_file()
+        )
+        assert "PQA_train.json" in files
+        assert not [f for f in files if f.endswith("_test.json")]
+
+
+def test_unknown_model_fails_permanently_with_the_reason(tmp_path):
+    with FakeHub() as hub:
+        fill(hub)
+        result, _ = run_prepare(tmp_path, hub, baseModel="org/missing")
+        assert not result.ok and result.failure == "environment"
+        assert "base model 'org/missing': not found on the Hub" in result.message
+
+
+def test_gated_model_needs_the_token(tmp_path):
+    with FakeHub() as hub:
+        fill(hub, token="hf_secret")
+        denied, _ = run_prepare(tmp_path / "a", hub)
+        assert not denied.ok and "hf_secret" not in denied.message
+        assert "spec.hfTokenSecretRef" in denied.message
+        allowed, layout = run_prepare(tmp_path / "b", hub, token="hf_secret")
+        assert allowed.ok, allowed.message
+        assert (layout.base_model_dir("org/tiny") / "model.safetensors").exists()
