@@ -192,6 +192,13 @@ class Evaluation(ApiModel):
     """Most items in the held-out test split (the last items of the evaluation set)."""
     resources: Resources | None = None
     """CPU and memory for the evaluation container."""
+    samples_per_item: int = Field(1, ge=1, le=64)
+    """Generations per validation item, averaged (avg@k), to reduce sampling noise."""
+    confidence: float = Field(0.9, ge=0.5, le=0.999)
+    """A candidate replaces the best only when a paired bootstrap over validation items says
+    it is better with at least this probability."""
+    min_improvement: float | None = Field(None, ge=0, le=100)
+    """If set, accept instead when the mean validation gain (points, 0-100) reaches this."""
 
 
 class Storage(ApiModel):
@@ -223,6 +230,9 @@ class FineTuneCampaignSpec(ApiModel):
     training: Training = Field(default_factory=Training)
     evaluation: Evaluation = Field(default_factory=Evaluation)
     storage: Storage = Field(default_factory=Storage)
+    parallelism: int = Field(1, ge=1, le=64)
+    """Candidates per round, each its own smoke, training and evaluation Jobs, run at once;
+    budget.maxIterations counts candidates."""
     hf_token_secret_ref: SecretKeyRef | None = None
     """Hugging Face token for gated models and datasets, given to the prepare Job only."""
     suspend: bool = False
@@ -309,6 +319,25 @@ class BestScores(Scores):
     """The best iteration so far; iteration is absent while the base model is the best."""
 
     iteration: int | None = Field(None, ge=0)
+    item_scores: str | None = Field(None, max_length=4096)
+    """Per-item validation scores of the best (encoded, see ftapi.results.encode_item_scores),
+    for paired comparisons with later candidates."""
+
+
+class Comparison(LenientModel):
+    """How a candidate compared with the best on the validation items."""
+
+    method: str
+    """bootstrap (paired, over items), threshold (minImprovement) or numeric (no per-item
+    scores available)."""
+    estimate: float
+    """Mean gain in points (0-100)."""
+    low: float | None = None
+    high: float | None = None
+    """Bootstrap interval of the gain at the campaign's confidence."""
+    p_better: float | None = None
+    """Share of bootstrap resamples in which the candidate was better."""
+    significant: bool
 
 
 class IterationPhase(StrEnum):
@@ -335,6 +364,13 @@ class IterationStatus(LenientModel):
     """True when this iteration became the best."""
     train_loss: float | None = None
     repair_rounds: int = Field(0, ge=0)
+    round: int = Field(0, ge=0)
+    """The round this candidate belongs to (spec.parallelism candidates per round)."""
+    candidate: int = Field(0, ge=0)
+    """Index of the candidate within its round."""
+    item_scores: str | None = Field(None, max_length=4096)
+    """Per-item validation scores (encoded), kept until the round is decided."""
+    comparison: Comparison | None = None
     attempt: int = Field(0, ge=0)
     """Retries of the current step after infrastructure failures."""
     job: str | None = None
@@ -387,6 +423,7 @@ class FineTuneCampaignStatus(LenientModel):
     )
     """The last 50 iterations."""
     iterations_started: int = Field(0, ge=0)
+    rounds_started: int = Field(0, ge=0)
     """Iterations begun so far (counts those dropped from the bounded list too)."""
     step_attempt: int = Field(0, ge=0)
     """Retries of the current campaign-level step (prepare, baseline, final) after

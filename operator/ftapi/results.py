@@ -9,7 +9,10 @@ models below.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Literal
 
@@ -22,6 +25,31 @@ from ftapi.steps import Split, StepKind
 
 TERMINATION_MESSAGE_LIMIT = 4096
 """Bytes of the termination message the kubelet keeps (kuberuntime's maxMessageLength)."""
+
+
+ITEM_SCORE_SCALE = 200
+"""Per-item scores (0-1) travel as one byte each: 0-200, i.e. steps of 0.005."""
+MAX_ITEM_SCORES = 1000
+"""Per-item scores kept in a termination message (base64: 1336 characters)."""
+
+
+def encode_item_scores(scores: Sequence[float]) -> str:
+    """Per-item validation scores (each 0-1) as compact base64, for the termination message
+    and the campaign status (paired comparisons need them, the 4 KiB limit bounds them)."""
+    raw = bytes(round(min(1.0, max(0.0, s)) * ITEM_SCORE_SCALE) for s in scores[:MAX_ITEM_SCORES])
+    return base64.b64encode(raw).decode()
+
+
+def decode_item_scores(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if any(b > ITEM_SCORE_SCALE for b in raw):
+        return None
+    return [b / ITEM_SCORE_SCALE for b in raw]
 
 
 class FailureKind(StrEnum):
@@ -68,6 +96,8 @@ class StepResult(LenientModel):
     scores: dict[Split, float] = Field(default_factory=dict)
     """Core-metric scores (0-100) per split, for evaluation steps."""
     metric: str | None = Field(None, max_length=64)
+    item_scores: str | None = Field(None, max_length=1400)
+    """Per-item validation scores (encode_item_scores), for noise-aware acceptance."""
     llm_cost: float | None = Field(None, ge=0)
     """US dollars spent on LLM calls in this step."""
 

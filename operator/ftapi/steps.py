@@ -56,6 +56,17 @@ class MountPaths(ApiModel):
     workspace: str = "/workspace"
 
 
+class IterationNote(ApiModel):
+    """What the operator decided about an earlier iteration, for the agent."""
+
+    index: int
+    round: int = 0
+    validation: float | None = None
+    accepted: bool | None = None
+    note: str = ""
+    """E.g. "gain +2.0 within noise (p=0.71 < 0.90)" or the failure message."""
+
+
 class StepRequest(ApiModel):
     """One step of one campaign, as handed to a worker."""
 
@@ -69,6 +80,14 @@ class StepRequest(ApiModel):
     repair_round: int = Field(0, ge=0)
     """Agent and smoke steps: 0 for the first plan, then one per repair."""
     attempt: int = Field(0, ge=0)
+    round: int | None = Field(None, ge=0)
+    """Agent steps: the round of parallel candidates this iteration belongs to."""
+    candidate: int = Field(0, ge=0)
+    """Agent steps: which of the round's candidates to propose (all must differ)."""
+    candidates: int = Field(1, ge=1)
+    """Agent steps: how many candidates the round has."""
+    history: list[IterationNote] = Field(default_factory=list)
+    """Agent steps: the operator's verdict on earlier iterations (acceptance, noise)."""
     splits: list[Split] = Field(default_factory=list)
     """Evaluation steps: which splits to score."""
     spec: FineTuneCampaignSpec

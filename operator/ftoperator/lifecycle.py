@@ -30,8 +30,9 @@ from ftapi.campaign import (
     Phase,
     Scores,
 )
-from ftapi.results import REPAIRABLE_FAILURES, FailureKind, StepResult
-from ftapi.steps import GPU_STEPS, Split, StepKind, StepRequest
+from ftapi.results import REPAIRABLE_FAILURES, FailureKind, StepResult, decode_item_scores
+from ftapi.steps import GPU_STEPS, IterationNote, Split, StepKind, StepRequest
+from ftoperator.acceptance import compare, describe
 from ftoperator.conditions import set_condition
 
 MAX_NAME = 63
@@ -75,7 +76,6 @@ class Settings:
     """Retries of one step after infrastructure failures (eviction, deleted Job)."""
     backoff_base: float = 10.0
     backoff_max: float = 300.0
-    parallelism: int = 1
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,16 @@ class _Decider:
         repair_round: int = 0,
         attempt: int = 0,
         splits: list[Split] | None = None,
+        it: IterationStatus | None = None,
     ) -> StepRequest:
+        extra: dict = {}
+        if step is StepKind.AGENT and it is not None:
+            extra = {
+                "round": it.round,
+                "candidate": it.candidate,
+                "candidates": self.spec.parallelism,
+                "history": self.history(),
+            }
         return StepRequest(
             step=step,
             namespace=self.namespace,
@@ -205,7 +214,28 @@ class _Decider:
             attempt=attempt,
             splits=splits or [],
             spec=self.spec,
+            **extra,
         )
+
+    def history(self) -> list[IterationNote]:
+        """The operator's verdicts on finished iterations, for the next agent."""
+        notes = []
+        for it in self.status.iterations:
+            if it.phase not in _ITERATION_DONE:
+                continue
+            note = it.message or ""
+            if it.comparison is not None:
+                note = describe(it.comparison, self.spec.evaluation.confidence)
+            notes.append(
+                IterationNote(
+                    index=it.index,
+                    round=it.round,
+                    validation=it.validation,
+                    accepted=it.accepted,
+                    note=note[:300],
+                )
+            )
+        return notes
 
     def run_step(
         self,
@@ -334,7 +364,11 @@ class _Decider:
             )
             return True
         self.status.baseline = Scores(validation=scores["validation"], test=scores.get("test"))
-        self.status.best = BestScores(validation=scores["validation"], test=scores.get("test"))
+        self.status.best = BestScores(
+            validation=scores["validation"],
+            test=scores.get("test"),
+            item_scores=outcome.result.item_scores if outcome.result else None,
+        )
         self.event(
             "Baseline",
             f"baseline validation {scores['validation']:.2f}, "
@@ -355,6 +389,7 @@ class _Decider:
                 if it.job and it.job in self.jobs:
                     self.decision.delete.append(DeleteJob(it.job, "campaign timeout"))
                 self.finish_iteration(it, IterationPhase.FAILED, "stopped: campaign timeout")
+            self.close_round()
             self.event(
                 "Timeout", f"budget.timeout {self.spec.budget.timeout} reached", warning=True
             )
@@ -367,10 +402,14 @@ class _Decider:
         for it in in_flight:
             changed |= self.advance_iteration(it)
         in_flight = [it for it in status.iterations if it.phase not in _ITERATION_DONE]
+        if not in_flight:
+            changed |= self.close_round()
         remaining = self.spec.budget.max_iterations - status.iterations_started
         if not in_flight and remaining > 0 and not self.suspending:
-            for _ in range(min(self.settings.parallelism, remaining)):
-                it = self.begin_iteration()
+            round_index = status.rounds_started
+            status.rounds_started += 1
+            for candidate in range(min(self.spec.parallelism, remaining)):
+                it = self.begin_iteration(round_index, candidate)
                 self.advance_iteration(it)
             return True
         if not in_flight and remaining <= 0:
@@ -378,10 +417,16 @@ class _Decider:
             return True
         return changed
 
-    def begin_iteration(self) -> IterationStatus:
+    def begin_iteration(self, round_index: int = 0, candidate: int = 0) -> IterationStatus:
         status = self.status
         index = status.iterations_started
-        it = IterationStatus(index=index, phase=IterationPhase.PLANNING, started_at=self.now)
+        it = IterationStatus(
+            index=index,
+            phase=IterationPhase.PLANNING,
+            started_at=self.now,
+            round=round_index,
+            candidate=candidate,
+        )
         status.iterations.append(it)
         status.iterations = status.iterations[-_MAX_ITERATIONS:]
         status.iterations_started += 1
@@ -400,6 +445,7 @@ class _Decider:
             repair_round=it.repair_rounds,
             attempt=it.attempt,
             splits=["validation"] if step is StepKind.EVAL else None,
+            it=it,
         )
         outcome, it.job = self.run_step(name, it.job, it.retry_at, request)
         if outcome.failure is FailureKind.INFRASTRUCTURE:
@@ -497,20 +543,60 @@ class _Decider:
             )
             return
         it.validation = scores["validation"]
-        best = self.status.best or BestScores()
-        it.accepted = is_improvement(it.validation, best.validation)
-        if it.accepted:
-            self.status.best = BestScores(iteration=it.index, validation=it.validation)
-            self.event(
-                "NewBest",
-                f"iteration {it.index} is the new best: validation "
-                f"{it.validation:.2f} (was {best.validation})",
+        it.item_scores = outcome.result.item_scores if outcome.result else None
+        self.finish_iteration(it, IterationPhase.SUCCEEDED, f"validation {it.validation:.2f}")
+
+    def close_round(self) -> bool:
+        """Once every candidate of a round has finished: the best candidate replaces the best
+        so far if its gain is significant; every candidate gets its verdict."""
+        pending = [
+            it
+            for it in self.status.iterations
+            if it.phase in _ITERATION_DONE and it.accepted is None
+        ]
+        if not pending:
+            return False
+        evaluation = self.spec.evaluation
+        scored = [
+            it
+            for it in pending
+            if it.phase is IterationPhase.SUCCEEDED and it.validation is not None
+        ]
+        winner = max(scored, key=lambda it: (it.validation, -it.index), default=None)
+        for it in pending:
+            it.accepted = False
+        if winner is not None:
+            best = self.status.best or BestScores()
+            comparison = compare(
+                winner.validation or 0.0,
+                best.validation,
+                decode_item_scores(winner.item_scores),
+                decode_item_scores(best.item_scores),
+                confidence=evaluation.confidence,
+                min_improvement=evaluation.min_improvement,
+                seed_key=f"{self.campaign.metadata.uid}/{winner.index}",
             )
-        self.finish_iteration(
-            it,
-            IterationPhase.SUCCEEDED,
-            f"validation {it.validation:.2f}" + (" (new best)" if it.accepted else ""),
-        )
+            winner.comparison = comparison
+            verdict = describe(comparison, evaluation.confidence)
+            if comparison.significant:
+                winner.accepted = True
+                winner.message = f"validation {winner.validation:.2f}, new best: {verdict}"
+                self.status.best = BestScores(
+                    iteration=winner.index,
+                    validation=winner.validation,
+                    item_scores=winner.item_scores,
+                )
+                self.event(
+                    "NewBest",
+                    f"iteration {winner.index} is the new best: validation "
+                    f"{winner.validation:.2f} (was {best.validation}); {verdict}",
+                )
+            else:
+                winner.message = f"validation {winner.validation:.2f}, not accepted: {verdict}"
+                self.event("NotAccepted", f"iteration {winner.index}: {verdict}")
+        for it in pending:
+            it.item_scores = None  # the best keeps its own copy; status stays small
+        return True
 
     def finish_iteration(self, it: IterationStatus, phase: IterationPhase, message: str) -> None:
         it.phase = phase
