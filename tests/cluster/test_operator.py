@@ -445,3 +445,65 @@ def test_operator_killed_and_restarted_resumes_without_duplicates(world: World, 
     final = world.wait_phase("Succeeded", timeout=180)
     assert world.jobs() == EXPECTED_JOBS  # every step ran exactly once
     assert stable(final["status"]) == EXPECTED_STABLE
+
+
+def _max_concurrent_agents(world: World, until: Callable[[], bool], timeout: float) -> int:
+    """Polls the Jobs until ``until()``: the most agent Jobs active at once."""
+    peak = 0
+    deadline = time.monotonic() + timeout
+    while not until() and time.monotonic() < deadline:
+        jobs = world.batch.list_namespaced_job(world.namespace).items
+        running = [
+            j
+            for j in jobs
+            if "-agent-" in j.metadata.name
+            and not any(
+                c.type in ("Complete", "Failed") and c.status == "True"
+                for c in (j.status.conditions or [])
+            )
+        ]
+        peak = max(peak, len(running))
+        time.sleep(0.2)
+    return peak
+
+
+def test_parallel_round_runs_its_candidates_concurrently_and_never_more(world: World):
+    world.script({"demo-agent-*": {"sleep": 3}})
+    world.create(parallelism=3, budget={"maxIterations": 5})
+    peak = _max_concurrent_agents(
+        world, lambda: world.status().get("phase") == "Succeeded", timeout=180
+    )
+    status = world.wait_phase("Succeeded")["status"]
+    assert peak == 3
+    assert [it["round"] for it in status["iterations"]] == [0, 0, 0, 1, 1]
+    assert [it["candidate"] for it in status["iterations"]] == [0, 1, 2, 0, 1]
+    assert sum(1 for j in world.jobs() if "-agent-" in j) == 5
+
+
+def test_failing_candidate_does_not_stop_its_siblings(world: World):
+    world.script({"demo-train-0-*": {"ok": False, "failure": "oom", "message": "OOM"}})
+    world.create(parallelism=2, budget={"maxIterations": 2})
+    status = world.wait_phase("Succeeded")["status"]
+    first, second = status["iterations"]
+    assert first["phase"] == "Failed" and first["accepted"] is False
+    assert second["phase"] == "Succeeded" and second["accepted"] is True
+    assert status["best"]["iteration"] == 1
+
+
+def test_operator_restarted_mid_round_resumes_every_candidate(world: World):
+    world.script({"demo-agent-*": {"sleep": 2}, "*": {"sleep": 0.5}})
+    world.create(parallelism=3, budget={"maxIterations": 3})
+    for job in ("demo-agent-2-r0-0", "demo-smoke-1-r0-0"):
+        world.wait_job(job)
+        world.operator.kill()
+        time.sleep(1)
+        world.operator.start()
+    status = world.wait_phase("Succeeded", timeout=180)["status"]
+    names = world.jobs()
+    for i in range(3):
+        for step in ("agent", "smoke"):
+            assert f"demo-{step}-{i}-r0-0" in names
+        for step in ("train", "eval"):
+            assert f"demo-{step}-{i}-0" in names
+    assert len(names) == 2 + 3 * 4 + 1  # prepare, baseline, 3 candidates, final
+    assert [it["phase"] for it in status["iterations"]] == ["Succeeded"] * 3
