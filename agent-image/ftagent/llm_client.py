@@ -1,0 +1,203 @@
+"""LLM calls through litellm for the LLM planner and for generated data scripts.
+
+Two model pools from ``spec.planner.llm``: strong models (proposals, code, chain-of-thought)
+and weak models (bulk filtering and formatting; the strong pool when empty). A call tries the
+pool's models in order and moves to the next on any error. At most ``maxWorkers`` calls run at
+once. The cost of every call comes from litellm (the response's hidden ``response_cost``,
+else ``litellm.completion_cost``) and is added to a :class:`CostMeter`, which refuses further
+calls once the campaign's ``costBudgetUsd`` (spend of earlier steps included) is reached. The
+API key is read from ``FT_LLM_API_KEY`` only (the operator mounts the Secret there).
+litellm is imported on first use, so the search planner never pays for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ftagent.errors import BudgetExhausted, LlmError
+
+log = logging.getLogger(__name__)
+
+API_KEY_ENV = "FT_LLM_API_KEY"
+DEFAULT_TIMEOUT_S = 300.0
+Pool = Literal["strong", "weak"]
+Message = dict[str, str]
+
+
+def api_key_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    value = (environ if environ is not None else os.environ).get(API_KEY_ENV)
+    return value or None
+
+
+class CostMeter:
+    """US dollars spent on LLM calls, against an optional campaign budget (thread-safe)."""
+
+    def __init__(self, limit: float | None = None, spent_before: float = 0.0) -> None:
+        self.limit = limit
+        self.spent_before = spent_before
+        self._spent = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def spent(self) -> float:
+        """Spent in this step."""
+        with self._lock:
+            return self._spent
+
+    def remaining(self) -> float | None:
+        if self.limit is None:
+            return None
+        return max(0.0, self.limit - self.spent_before - self.spent)
+
+    def exhausted(self) -> bool:
+        remaining = self.remaining()
+        return remaining is not None and remaining <= 0
+
+    def check(self) -> None:
+        if self.exhausted():
+            raise BudgetExhausted(
+                f"LLM cost budget spent: ${self.spent_before + self.spent:.4f} of ${self.limit:.4f}"
+            )
+
+    def add(self, cost: float) -> None:
+        if cost > 0:
+            with self._lock:
+                self._spent += cost
+
+
+@dataclass(frozen=True)
+class LlmReply:
+    text: str
+    model: str
+    cost: float
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    """The parts of ``spec.planner.llm`` the client needs (also rebuilt inside scripts)."""
+
+    strong_models: tuple[str, ...]
+    weak_models: tuple[str, ...] = ()
+    api_base: str | None = None
+    max_workers: int = 8
+
+    def pool(self, name: Pool) -> tuple[str, ...]:
+        if name == "weak" and self.weak_models:
+            return self.weak_models
+        return self.strong_models
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+class LlmClient:
+    """Calls the pools with fallback, bounded concurrency and cost accounting."""
+
+    def __init__(
+        self,
+        settings: LlmSettings,
+        *,
+        api_key: str | None,
+        meter: CostMeter | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        if not settings.strong_models:
+            raise LlmError("no strong models configured (spec.planner.llm.strongModels)")
+        self.settings = settings
+        # OpenAI-compatible servers without auth still want some key.
+        self.api_key = api_key or ("EMPTY" if settings.api_base else None)
+        self.meter = meter or CostMeter()
+        self.timeout_s = timeout_s
+        self._slots = threading.BoundedSemaphore(settings.max_workers)
+        self._litellm: Any = None
+
+    def _lib(self) -> Any:
+        if self._litellm is None:
+            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            import litellm
+
+            litellm.suppress_debug_info = True
+            litellm.drop_params = True  # e.g. response_format on providers without it
+            self._litellm = litellm
+        return self._litellm
+
+    def _cost(self, response: Any) -> float:
+        hidden = getattr(response, "_hidden_params", None) or {}
+        cost = hidden.get("response_cost")
+        if cost is None:
+            try:
+                cost = self._lib().completion_cost(completion_response=response)
+            except Exception as exc:  # a model missing from litellm's price table
+                log.warning("no cost known for %s: %s", getattr(response, "model", "?"), exc)
+                cost = 0.0
+        return float(cost or 0.0)
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        pool: Pool = "strong",
+        json_mode: bool = False,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> LlmReply:
+        """One chat completion from the first model of ``pool`` that answers."""
+        litellm = self._lib()
+        errors = []
+        for model in self.settings.pool(pool):
+            self.meter.check()
+            extra: dict[str, Any] = {}
+            if json_mode:
+                extra["response_format"] = {"type": "json_object"}
+            if temperature is not None:
+                extra["temperature"] = temperature
+            if max_tokens is not None:
+                extra["max_tokens"] = max_tokens
+            try:
+                with self._slots:
+                    response = litellm.completion(
+                        model=model,
+                        messages=list(messages),
+                        api_base=self.settings.api_base,
+                        api_key=self.api_key,
+                        timeout=self.timeout_s,
+                        num_retries=0,
+                        max_retries=0,
+                        **extra,
+                    )
+            except Exception as exc:
+                log.warning("model %s failed: %s", model, _short(exc))
+                errors.append(f"{model}: {type(exc).__name__}: {_short(exc)}")
+                continue
+            cost = self._cost(response)
+            self.meter.add(cost)
+            choices = getattr(response, "choices", None) or []
+            text = (choices[0].message.content or "") if choices else ""
+            if not text.strip():
+                errors.append(f"{model}: empty reply")
+                continue
+            log.info("model %s answered (%d chars, $%.6f)", model, len(text), cost)
+            return LlmReply(text=text, model=model, cost=cost)
+        raise LlmError(f"every model of the {pool} pool failed: " + "; ".join(errors))
+
+    def complete_many(
+        self, conversations: Sequence[Sequence[Message]], *, pool: Pool = "weak"
+    ) -> list[LlmReply | LlmError]:
+        """Many completions, at most ``maxWorkers`` at a time; failures are returned."""
+
+        def one(messages: Sequence[Message]) -> LlmReply | LlmError:
+            try:
+                return self.complete(messages, pool=pool)
+            except LlmError as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=self.settings.max_workers) as executor:
+            return list(executor.map(one, conversations))

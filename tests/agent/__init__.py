@@ -1,0 +1,1 @@
+"""Tests of the agent worker (agent-image/ftagent)."""

@@ -1,0 +1,144 @@
+"""Validation of every training record: schema, duplicates, leaks, length and size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ftagent.errors import DataError, EnvironmentFailure
+from ftagent.leakcheck import LeakIndex, load_questions, normalize
+from ftagent.records import AlpacaRecord, dataset_info, write_training_data
+from ftagent.tokens import TokenCounter, approximate_tokens, percentile
+from ftagent.validation import check_records, finalize
+
+QUESTION = "Find the number of ordered pairs (a, b) of positive integers with a*b = 2025."
+TOKENS = TokenCounter()
+
+
+def check(items, questions=(QUESTION,), max_tokens=4096):
+    return check_records(
+        items, leak_index=LeakIndex(list(questions)), tokens=TOKENS, max_tokens=max_tokens
+    )
+
+
+def rec(instruction: str, output: str = "Answer: 1", input_text: str = "") -> dict[str, str]:
+    return {"instruction": instruction, "input": input_text, "output": output}
+
+
+def test_normalize_ignores_case_punctuation_and_width() -> None:
+    assert normalize("  Find THE number—of pairs!!  ") == "find the number of pairs"
+    assert normalize("ＡＢＣ１２３") == "abc123"
+    assert normalize("下列说法，正确的是？") == "下 列 说 法 正 确 的 是"
+
+
+def test_every_record_is_checked_for_schema() -> None:
+    items = [
+        rec("ok 1"),
+        {"instruction": "", "output": "x"},
+        {"instruction": "no output", "output": "   "},
+        {"instruction": "missing output"},
+        "not an object",
+        {"instruction": 3, "output": "x"},
+        rec("ok 2"),
+    ]
+    checked = check(items)
+    assert [r.instruction for r in checked.records] == ["ok 1", "ok 2"]
+    assert checked.invalid == 5
+    assert any("output" in example for example in checked.invalid_examples)
+
+
+def test_duplicates_are_removed_after_whitespace_normalisation() -> None:
+    checked = check([rec("same  question"), rec("same question"), rec("other")])
+    assert checked.duplicates_removed == 1
+    assert len(checked.records) == 2
+
+
+@pytest.mark.parametrize(
+    "instruction",
+    [
+        QUESTION,
+        f"Solve carefully.\n\n{QUESTION.upper()}",
+        "Solve: find the number of ordered pairs (a,b) of POSITIVE integers with a * b = 2025!",
+    ],
+)
+def test_benchmark_questions_are_removed(instruction: str) -> None:
+    checked = check([rec(instruction), rec("A harmless training question about primes.")])
+    assert checked.leaks_removed == 1
+    assert [r.instruction for r in checked.records] == [
+        "A harmless training question about primes."
+    ]
+
+
+def test_leak_in_the_input_field_is_found() -> None:
+    checked = check([rec("Answer the question below.", input_text=QUESTION)])
+    assert checked.leaks_removed == 1
+
+
+def test_short_questions_only_match_whole_fields() -> None:
+    checked = check([rec("Yes"), rec("Say Yes or No about this.")], questions=["Yes"])
+    assert checked.leaks_removed == 1
+    assert [r.instruction for r in checked.records] == ["Say Yes or No about this."]
+
+
+def test_cjk_questions_leak_inside_longer_prompts() -> None:
+    question = "下列关于商业银行资本充足率监管要求的说法中，正确的是哪一项？"
+    checked = check([rec(f"以下是单项选择题。\n\n{question}\nA. 甲")], questions=[question])
+    assert checked.leaks_removed == 1
+
+
+def test_too_long_records_are_dropped_and_size_is_limited() -> None:
+    long = rec("long " * 400)
+    items = [long] + [rec(f"question {i}") for i in range(10)]
+    checked = check(items, max_tokens=200)
+    assert checked.too_long_removed == 1
+    final = finalize(checked, cutoff_len=200, limit=4, seed=1)
+    assert len(final.records) == 4
+    assert final.trimmed == 6
+    again = finalize(checked, cutoff_len=200, limit=4, seed=1)
+    assert final.records == again.records  # seeded
+
+
+def test_stats_describe_the_kept_records() -> None:
+    checked = check([rec("a b c d", "1 2 3 4"), rec("x" * 400, "y")])
+    final = finalize(checked, cutoff_len=4096, limit=10, seed=0)
+    stats = final.stats()
+    assert stats.records == 2
+    assert stats.p99_tokens == max(final.tokens)
+    assert stats.max_tokens == max(final.tokens)
+    assert stats.mean_chars == pytest.approx((7 + 7 + 400 + 1) / 2)
+
+
+def test_nothing_left_is_a_data_error() -> None:
+    checked = check([rec(QUESTION)])
+    with pytest.raises(DataError, match="1 benchmark leaks"):
+        finalize(checked, cutoff_len=4096, limit=10, seed=0)
+
+
+def test_benchmark_file_is_required(tmp_path: Path) -> None:
+    with pytest.raises(EnvironmentFailure, match="leak check cannot run"):
+        load_questions(tmp_path / "eval.jsonl")
+    path = tmp_path / "eval.jsonl"
+    path.write_text('{"question": "Q1 text"}\n\n{"problem": "Q2 text"}\n{"answer": 3}\n')
+    assert load_questions(path) == ["Q1 text", "Q2 text"]
+
+
+def test_training_files_are_llamafactory_alpaca(tmp_path: Path) -> None:
+    records = [AlpacaRecord(instruction="i", output="o"), AlpacaRecord(instruction="j", output="p")]
+    write_training_data(tmp_path, records)
+    assert (tmp_path / "train.json").read_text().startswith('[{"instruction": "i"')
+    assert dataset_info(False) == {
+        "train": {
+            "file_name": "train.json",
+            "formatting": "alpaca",
+            "columns": {"prompt": "instruction", "query": "input", "response": "output"},
+        }
+    }
+    assert dataset_info(True)["train"]["columns"]["system"] == "system"
+
+
+def test_token_helpers() -> None:
+    assert approximate_tokens("abcd" * 10) == 10
+    assert approximate_tokens("你好世界") == 4
+    assert percentile([1, 2, 3, 4, 100], 99) == 100
+    assert percentile(list(range(1, 101)), 50) == 50
