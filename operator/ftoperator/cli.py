@@ -222,6 +222,40 @@ def demo(
     run(manifest, cache=cache, workdir=workdir, quiet=quiet)
 
 
+@app.command()
+def batch(
+    tasks: Path = typer.Argument(
+        ..., exists=True, readable=True, help="Task file: rows of model and benchmark (YAML/JSON)."
+    ),
+    output_dir: Path | None = typer.Option(
+        None, "--output-dir", "-o", help="Write one <name>.yaml per campaign here (else stdout)."
+    ),
+    namespace: str | None = typer.Option(
+        None, "--namespace", "-n", help="metadata.namespace of every campaign (overrides the file)."
+    ),
+) -> None:
+    """Render one FineTuneCampaign manifest per (model, benchmark) row of a task file, for
+    `kubectl apply` or git (the paper's tasks.json workflow)."""
+    from ftoperator.batch import (
+        BatchError,
+        dump_multi,
+        load_task_file,
+        render_batch,
+        write_campaigns,
+    )
+
+    try:
+        campaigns = render_batch(load_task_file(tasks), namespace=namespace)
+    except BatchError as exc:
+        err_console.print(f"[red]invalid task file[/red] {tasks}:\n{exc}")
+        raise typer.Exit(2) from exc
+    if output_dir is None:
+        typer.echo(dump_multi(campaigns), nl=False)
+        return
+    paths = write_campaigns(campaigns, output_dir)
+    err_console.print(f"wrote {len(paths)} campaign(s) to {output_dir}")
+
+
 def main() -> None:
     app()
 

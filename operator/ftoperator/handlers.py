@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -38,6 +39,9 @@ class _State:
         self.config = OperatorConfig()
         self.reconciler: Reconciler | None = None
         self.wakers: dict[str, asyncio.Event] = {}
+        # Reconciles block on API calls; asyncio's default pool (cores + 4 threads) would
+        # queue hundreds of campaigns behind a few slow calls.
+        self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="reconcile")
         self.phases: dict[str, str] = {}
 
     def wake(self, uid: str | None) -> None:
@@ -95,27 +99,27 @@ async def operator_startup(
 
 
 @kopf.index("batch", "v1", "jobs", labels=MANAGED)
-def ftagent_jobs(labels: Mapping[str, str], body: kopf.Body, **_: Any) -> dict[str, Any]:
+async def ftagent_jobs(labels: Mapping[str, str], body: kopf.Body, **_: Any) -> dict[str, Any]:
     return {labels.get(L.CAMPAIGN_UID, ""): summarize_job(body, STATE.config.gpu_resource_name)}
 
 
 @kopf.index("", "v1", "pods", labels=MANAGED)
-def ftagent_pods(labels: Mapping[str, str], body: kopf.Body, **_: Any) -> dict[str, Any]:
+async def ftagent_pods(labels: Mapping[str, str], body: kopf.Body, **_: Any) -> dict[str, Any]:
     return {labels.get(L.CAMPAIGN_UID, ""): summarize_pod(body)}
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
-def job_event(labels: Mapping[str, str], **_: Any) -> None:
+async def job_event(labels: Mapping[str, str], **_: Any) -> None:
     STATE.wake(labels.get(L.CAMPAIGN_UID))
 
 
 @kopf.on.event("", "v1", "pods", labels=MANAGED)
-def pod_event(labels: Mapping[str, str], **_: Any) -> None:
+async def pod_event(labels: Mapping[str, str], **_: Any) -> None:
     STATE.wake(labels.get(L.CAMPAIGN_UID))
 
 
 @kopf.on.event(API_GROUP, API_VERSION, PLURAL)
-def campaign_event(uid: str, **_: Any) -> None:
+async def campaign_event(uid: str, **_: Any) -> None:
     STATE.wake(uid)
 
 
@@ -165,8 +169,9 @@ async def _reconcile_once(
     snapshot = {k: body[k] for k in ("metadata", "spec", "status") if k in body}
     snapshot.update(apiVersion=f"{API_GROUP}/{API_VERSION}", kind="FineTuneCampaign")
     try:
-        outcome = await asyncio.to_thread(
-            reconciler.reconcile, snapshot, _values(jobs, uid), _values(pods, uid)
+        loop = asyncio.get_running_loop()
+        outcome = await loop.run_in_executor(
+            STATE.executor, reconciler.reconcile, snapshot, _values(jobs, uid), _values(pods, uid)
         )
     except Exception:
         metrics.RECONCILE_ERRORS.inc()
