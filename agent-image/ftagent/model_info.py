@@ -27,8 +27,11 @@ UNKNOWN_SIZE_B = 7.0
 class SizeClass(StrEnum):
     """Model size buckets that pick learning rates, LoRA ranks and batch sizes."""
 
+    TINY = "tiny"
+    """Under 50M parameters: toy and test models, usually randomly initialised; they need
+    full fine-tuning with large learning rates and many epochs to learn anything."""
     SMALL = "small"
-    """Under 3B parameters (includes tiny local test models)."""
+    """50M to 3B parameters."""
     MEDIUM = "medium"
     """3B to 15B."""
     LARGE = "large"
@@ -38,6 +41,8 @@ class SizeClass(StrEnum):
 
 
 def size_class(params_b: float) -> SizeClass:
+    if params_b < 0.05:
+        return SizeClass.TINY
     if params_b < 3:
         return SizeClass.SMALL
     if params_b < 15:

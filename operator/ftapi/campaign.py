@@ -192,6 +192,9 @@ class Evaluation(ApiModel):
     """Most items in the held-out test split (the last items of the evaluation set)."""
     resources: Resources | None = None
     """CPU and memory for the evaluation container."""
+    max_out_len: int | None = Field(None, ge=1, le=131072)
+    """Most tokens generated per answer; the evaluator's default (4096 on GPU, 512 on CPU)
+    when unset. Reasoning models need long answers; toy models should stop early."""
     samples_per_item: int = Field(1, ge=1, le=64)
     """Generations per validation item, averaged (avg@k), to reduce sampling noise."""
     confidence: float = Field(0.9, ge=0.5, le=0.999)

@@ -186,14 +186,20 @@ def run(
     )
     started = time.monotonic()
     runner = LocalRun.resume_or_start(campaign, paths)
-    if quiet:
-        final = runner.run()
-    else:
-        with Live(
-            _progress_table(runner.campaign, started), console=console, refresh_per_second=2
-        ) as live:
-            runner.on_decision = lambda c, _d: live.update(_progress_table(c, started))
+    try:
+        if quiet:
             final = runner.run()
+        else:
+            with Live(
+                _progress_table(runner.campaign, started), console=console, refresh_per_second=2
+            ) as live:
+                runner.on_decision = lambda c, _d: live.update(_progress_table(c, started))
+                final = runner.run()
+    except KeyboardInterrupt:
+        err_console.print(
+            f"interrupted; state kept in {paths.state}. Run the same command to resume."
+        )
+        raise typer.Exit(130) from None
     report = write_report(final, paths.mounts(), paths.state)
     console.print(report.read_text())
     console.print(f"report: {report} (plot: {report.with_suffix('.png')})")

@@ -32,7 +32,7 @@ def _question(rng: random.Random, tag: str) -> tuple[str, int]:
 
 
 def build_demo_assets(
-    cache: Path, seed: int = 0, eval_items: int = 40, train_rows: int = 120
+    cache: Path, seed: int = 0, eval_items: int = 40, train_rows: int = 64
 ) -> None:
     """Fills ``cache`` (models/ and datasets/) unless already done."""
     paths = MountPaths(
@@ -86,7 +86,7 @@ def demo_manifest(name: str = "demo", iterations: int = 2) -> dict:
                 "maxRepairRounds": 2,
             },
             "training": {"gpus": 0},
-            "evaluation": {"gpus": 0, "validationLimit": 20, "testLimit": 20},
+            "evaluation": {"gpus": 0, "validationLimit": 20, "testLimit": 20, "maxOutLen": 32},
         },
     }
 

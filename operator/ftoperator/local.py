@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,17 @@ from ftoperator.builders import OFFLINE_ENV, WORKER_MODULES, worker_kind
 from ftoperator.lifecycle import Decision, JobState, ObservedJob, Settings, decide
 
 TERMINAL = (Phase.SUCCEEDED, Phase.FAILED)
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if ``ftctl run`` is killed (even SIGKILL), the kernel
+    ends its steps too, so no orphan keeps writing into the state folder."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _now() -> datetime:
@@ -188,6 +200,7 @@ class LocalRun:
             stderr=subprocess.STDOUT,
             cwd=folder,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
     def act(self, decision: Decision) -> None:
@@ -208,7 +221,15 @@ class LocalRun:
         return decision
 
     def run(self, until: Callable[[FineTuneCampaign], bool] | None = None) -> FineTuneCampaign:
-        """Decide and act until the campaign ends (or ``until`` says stop)."""
+        """Decide and act until the campaign ends (or ``until`` says stop). SIGTERM stops it
+        like Ctrl-C: running steps are ended and the state on disk stays consistent."""
+
+        def on_term(signum: int, _frame: object) -> None:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, on_term)
         try:
             while True:
                 decision = self.step()
@@ -220,6 +241,8 @@ class LocalRun:
                     time.sleep(self.poll_seconds)
         finally:
             self.stop_children()
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     def stop_children(self) -> None:
         for proc in self.procs.values():

@@ -18,27 +18,45 @@ from ftapi.campaign import TrainingMethod
 
 LEARNING_RATE: dict[TrainingMethod, dict[SizeClass, float]] = {
     TrainingMethod.LORA: {
+        SizeClass.TINY: 5e-3,
         SizeClass.SMALL: 2e-4,
         SizeClass.MEDIUM: 1e-4,
         SizeClass.LARGE: 5e-5,
         SizeClass.XLARGE: 3e-5,
     },
     TrainingMethod.FULL: {
+        SizeClass.TINY: 3e-3,
         SizeClass.SMALL: 1e-5,
         SizeClass.MEDIUM: 5e-6,
         SizeClass.LARGE: 2e-6,
         SizeClass.XLARGE: 1e-6,
     },
     TrainingMethod.FREEZE: {
+        SizeClass.TINY: 3e-3,
         SizeClass.SMALL: 5e-5,
         SizeClass.MEDIUM: 2e-5,
         SizeClass.LARGE: 1e-5,
         SizeClass.XLARGE: 5e-6,
     },
 }
-LORA_RANK = {SizeClass.SMALL: 16, SizeClass.MEDIUM: 16, SizeClass.LARGE: 32, SizeClass.XLARGE: 32}
-BATCH_SIZE = {SizeClass.SMALL: 4, SizeClass.MEDIUM: 2, SizeClass.LARGE: 1, SizeClass.XLARGE: 1}
+LORA_RANK = {
+    SizeClass.TINY: 8,
+    SizeClass.SMALL: 16,
+    SizeClass.MEDIUM: 16,
+    SizeClass.LARGE: 32,
+    SizeClass.XLARGE: 32,
+}
+BATCH_SIZE = {
+    SizeClass.TINY: 8,
+    SizeClass.SMALL: 4,
+    SizeClass.MEDIUM: 2,
+    SizeClass.LARGE: 1,
+    SizeClass.XLARGE: 1,
+}
+EPOCH_SCALE = {SizeClass.TINY: 10.0}
+"""Tiny models see every example many more times (the epoch grid is multiplied)."""
 MEMORY_CUTOFF = {
+    SizeClass.TINY: 1024,
     SizeClass.SMALL: 8192,
     SizeClass.MEDIUM: 8192,
     SizeClass.LARGE: 4096,
@@ -53,12 +71,24 @@ CUTOFF_STEP = 64
 METHOD_PREFERENCE = (TrainingMethod.LORA, TrainingMethod.FULL, TrainingMethod.FREEZE)
 
 
-def default_method(allowed: list[TrainingMethod]) -> TrainingMethod:
-    """LoRA when allowed (cheap, robust), else the first allowed by preference."""
-    for method in METHOD_PREFERENCE:
+def default_method(allowed: list[TrainingMethod], model: ModelInfo | None = None) -> TrainingMethod:
+    """LoRA when allowed (cheap, robust), else the first allowed by preference; full
+    fine-tuning first for tiny models, whose few weights LoRA would barely move."""
+    preference = METHOD_PREFERENCE
+    if model is not None and model.size is SizeClass.TINY:
+        preference = (TrainingMethod.FULL, TrainingMethod.LORA, TrainingMethod.FREEZE)
+    for method in preference:
         if method in allowed:
             return method
     return allowed[0]
+
+
+def epoch_scale(model: ModelInfo) -> float:
+    return EPOCH_SCALE.get(model.size, 1.0)
+
+
+def default_epochs(model: ModelInfo) -> float:
+    return EPOCHS * epoch_scale(model)
 
 
 def default_learning_rate(method: TrainingMethod, model: ModelInfo) -> float:

@@ -216,13 +216,13 @@ class LlmPlanner:
     # ------------------------------------------------------------------ proposal
 
     def _proposal_prompt(self, ctx: AgentContext, seed: int) -> list[Message]:
-        method = defaults.default_method(ctx.allowed_methods)
+        method = defaults.default_method(ctx.allowed_methods, ctx.model)
         default_config = defaults.training_config(
             method,
             ctx.model,
             gpus=ctx.spec.training.gpus,
             learning_rate=defaults.default_learning_rate(method, ctx.model),
-            epochs=defaults.EPOCHS,
+            epochs=defaults.default_epochs(ctx.model),
             lora_rank=None,
         )
         repair = None

@@ -103,7 +103,7 @@ class Grid:
         self.sizes = tuple(sorted({max(1, int(self.limit * f)) for f in SIZE_FRACTIONS}))
 
     def default(self) -> Point:
-        method = defaults.default_method(self.methods)
+        method = defaults.default_method(self.methods, self.ctx.model)
         rank = defaults.LORA_RANK[self.ctx.model.size]
         return Point(
             method=self.methods.index(method),
@@ -122,7 +122,7 @@ class Grid:
         return {
             "method": method,
             "learning_rate": float(f"{base * LR_FACTORS[point.lr]:.3g}"),
-            "epochs": EPOCHS[point.epochs],
+            "epochs": EPOCHS[point.epochs] * defaults.epoch_scale(self.ctx.model),
             "lora_rank": RANKS[point.rank] if method is TrainingMethod.LORA else None,
             "sample_size": self.sizes[point.size],
         }
@@ -137,7 +137,11 @@ class Grid:
         return Point(
             method=self.methods.index(method),
             lr=_nearest(LR_FACTORS, lr / base),
-            epochs=_nearest(EPOCHS, float(config.get("num_train_epochs") or defaults.EPOCHS)),
+            epochs=_nearest(
+                EPOCHS,
+                float(config.get("num_train_epochs") or defaults.default_epochs(self.ctx.model))
+                / defaults.epoch_scale(self.ctx.model),
+            ),
             rank=_nearest(tuple(float(r) for r in RANKS), float(rank)),
             size=_nearest(tuple(float(s) for s in self.sizes), float(plan.recipe.sample_size)),
         )

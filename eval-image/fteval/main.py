@@ -1,0 +1,235 @@
+"""The eval pod's entrypoint: score one model on the benchmark's validation and/or test split.
+
+Reads the :class:`ftapi.steps.StepRequest` from ``FT_STEP_REQUEST`` (step ``baseline``,
+``eval`` or ``final``), picks the model (:mod:`fteval.targets`) and the split items
+(:mod:`fteval.items`), renders an OpenCompass config (:mod:`fteval.occonfig`), runs it
+(:mod:`fteval.runner`) and reports:
+
+- one :class:`ftapi.results.EvaluationResult` per split at ``CampaignLayout.eval_file(...)``
+  (per-item scores; up to five wrong answers for the validation split only);
+- the file named by ``FT_TERMINATION_LOG``: one :class:`ftapi.results.StepResult` with
+  ``scores`` {split: 0-100} and ``metric``.
+
+Exit status 0 on success, 1 on any failure. Tunables (environment): ``FT_EVAL_MAX_OUT_LEN``
+(tokens generated per item; 4096 with GPUs, 512 without), ``FT_EVAL_BATCH_SIZE`` (64 / 8),
+``FT_EVAL_TIMEOUT_SECONDS`` (no limit by default), ``FT_LLM_API_KEY`` (the optional judge's
+key, :mod:`fteval.judge`). Invoked as ``python -m fteval``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ftapi.catalog import get_benchmark
+from ftapi.errors import format_validation_error
+from ftapi.results import FailureKind, StepResult
+from ftapi.steps import (
+    DEFAULT_TERMINATION_LOG,
+    EVAL_STEPS,
+    STEP_REQUEST_ENV,
+    TERMINATION_LOG_ENV,
+    Split,
+    StepKind,
+    StepRequest,
+)
+from ftapi.workspace import CampaignLayout
+from fteval.adapters import BoxedIntegerAdapter, EvalItem, get_adapter
+from fteval.columns import (
+    ANSWER_COLUMN,
+    EXTRA_COLUMN,
+    INDEX_COLUMN,
+    PROMPT_COLUMN,
+    QUESTION_COLUMN,
+)
+from fteval.errors import EvalStepError
+from fteval.items import load_items, split_items
+from fteval.judge import judge_from_spec
+from fteval.occonfig import DatasetSpec, ModelSpec, render_config
+from fteval.prompts import build_prompt
+from fteval.results import evaluation_result, read_results
+from fteval.runner import run_opencompass
+from fteval.targets import EvalTarget, requested_splits, resolve_target, result_file, step_dir
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Generation and run limits, from the environment."""
+
+    max_out_len: int
+    batch_size: int
+    timeout: float | None
+
+    @classmethod
+    def from_env(cls, gpus: int, max_out_len: int | None = None) -> EvalSettings:
+        """``max_out_len`` from the campaign's spec wins over the environment's default."""
+        timeout = os.environ.get("FT_EVAL_TIMEOUT_SECONDS")
+        default_len = int(os.environ.get("FT_EVAL_MAX_OUT_LEN", 4096 if gpus else 512))
+        return cls(
+            max_out_len=max_out_len or default_len,
+            batch_size=int(os.environ.get("FT_EVAL_BATCH_SIZE", 64 if gpus else 8)),
+            timeout=float(timeout) if timeout else None,
+        )
+
+
+def write_split_file(path: Path, items: list[EvalItem], description: str) -> None:
+    """The OpenCompass dataset of one split: prompt, answer, index, question, extras."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for item in items:
+            row = {
+                PROMPT_COLUMN: build_prompt(description, item),
+                ANSWER_COLUMN: item.answer,
+                INDEX_COLUMN: item.index,
+                QUESTION_COLUMN: item.question,
+                EXTRA_COLUMN: json.dumps(dict(item.extra), ensure_ascii=False),
+            }
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _lora_rank(adapter_dir: Path | None) -> int | None:
+    if adapter_dir is None:
+        return None
+    try:
+        rank = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))["r"]
+    except (OSError, KeyError, json.JSONDecodeError):
+        return None
+    return int(rank) if isinstance(rank, int) else None
+
+
+def _relative(path: Path, root: str) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> StepResult:
+    """Run the evaluation step and write its EvaluationResults; return the message."""
+    if request.step not in EVAL_STEPS:
+        raise EvalStepError(f"the evaluator cannot run a {request.step} step", FailureKind.INTERNAL)
+    spec = request.spec
+    settings = settings or EvalSettings.from_env(spec.evaluation.gpus, spec.evaluation.max_out_len)
+    layout = CampaignLayout(request.paths, request.namespace, request.campaign)
+    benchmark = get_benchmark(spec.benchmark)
+    judge = judge_from_spec(spec)
+    adapter = get_adapter(benchmark.key, judge)
+    target: EvalTarget = resolve_target(request, layout)
+    splits = requested_splits(request)
+    items = load_items(layout.benchmark_file(benchmark.key))
+    folder = step_dir(request, layout)
+    description = spec.resolved_description()
+
+    chosen: dict[Split, list[EvalItem]] = {}
+    datasets: list[DatasetSpec] = []
+    judge_cfg = None
+    if isinstance(adapter, BoxedIntegerAdapter) and adapter.judge_config is not None:
+        judge_cfg = {"model": adapter.judge_config.model, "api_base": adapter.judge_config.api_base}
+    for split in splits:
+        limit = (
+            spec.evaluation.validation_limit
+            if split == "validation"
+            else spec.evaluation.test_limit
+        )
+        chosen[split] = split_items(items, benchmark, split, limit)
+        data_file = folder / "data" / f"{split}.jsonl"
+        write_split_file(data_file, chosen[split], description)
+        datasets.append(
+            DatasetSpec(
+                abbr=f"{benchmark.key}-{split}",
+                path=data_file,
+                benchmark=benchmark.key,
+                max_out_len=settings.max_out_len,
+                judge=judge_cfg,
+            )
+        )
+    model = ModelSpec(
+        abbr=target.label,
+        path=target.model_dir,
+        adapter_path=target.adapter_dir,
+        gpus=spec.evaluation.gpus,
+        max_out_len=settings.max_out_len,
+        batch_size=settings.batch_size,
+        lora_rank=_lora_rank(target.adapter_dir),
+    )
+    config_file = folder / "opencompass_config.py"
+    title = f"{request.namespace}/{request.campaign} {request.step} ({target.label})"
+    config_file.write_text(render_config(model, datasets, title), encoding="utf-8")
+    run = run_opencompass(
+        config_file, folder / "opencompass", folder / "opencompass.log", timeout=settings.timeout
+    )
+
+    workspace = request.paths.workspace
+    base_dir = layout.base_model_dir(spec.base_model)
+    model_name = (
+        spec.base_model if target.model_dir == base_dir else _relative(target.model_dir, workspace)
+    )
+    adapter_name = None if target.adapter_dir is None else _relative(target.adapter_dir, workspace)
+    metric = benchmark.metric.value
+    scores: dict[Split, float] = {}
+    for split, dataset in zip(splits, datasets, strict=True):
+        data = read_results(run.results_file(target.label, dataset.abbr), metric)
+        result = evaluation_result(
+            data,
+            split=split,
+            benchmark=benchmark.key,
+            metric=metric,
+            items={item.index: item for item in chosen[split]},
+            model=model_name,
+            adapter=adapter_name,
+        )
+        path = result_file(request, layout, split)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(result.model_dump_json(indent=2), encoding="utf-8")
+        scores[split] = result.score
+    summary = ", ".join(f"{split} {score:.2f}" for split, score in scores.items())
+    return StepResult(
+        step=request.step,
+        ok=True,
+        scores=scores,
+        metric=metric,
+        message=f"{target.label} on {benchmark.key} ({metric}): {summary}",
+    )
+
+
+def write_termination_message(result: StepResult) -> None:
+    """Write the one termination message (to stderr too when the file is not writable)."""
+    path = Path(os.environ.get(TERMINATION_LOG_ENV, DEFAULT_TERMINATION_LOG))
+    message = result.dump_message()
+    try:
+        path.write_text(message, encoding="utf-8")
+    except OSError as exc:
+        print(f"fteval: cannot write {path}: {exc}", file=sys.stderr)
+    print(f"fteval result: {message}", flush=True)
+
+
+def main() -> int:
+    step = StepKind.EVAL
+    try:
+        raw = os.environ.get(STEP_REQUEST_ENV)
+        if not raw:
+            raise EvalStepError(f"{STEP_REQUEST_ENV} is not set", FailureKind.INTERNAL)
+        try:
+            request = StepRequest.model_validate_json(raw)
+        except ValidationError as exc:
+            raise EvalStepError(
+                f"invalid step request: {format_validation_error(exc)}", FailureKind.INTERNAL
+            ) from exc
+        step = request.step if request.step in EVAL_STEPS else step
+        result = evaluate(request)
+    except EvalStepError as exc:
+        result = StepResult(step=step, ok=False, failure=exc.kind, message=str(exc)[:2048])
+    except Exception as exc:  # a bug: report it rather than die without a message
+        lines = traceback.format_exception(exc)
+        message = f"internal error: {exc!r}\n" + "".join(lines[-6:])
+        result = StepResult(
+            step=step, ok=False, failure=FailureKind.INTERNAL, message=message[-2048:]
+        )
+    write_termination_message(result)
+    return 0 if result.ok else 1

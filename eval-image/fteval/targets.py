@@ -1,0 +1,105 @@
+"""Which model an evaluation step scores, on which splits, and where the results go.
+
+- ``baseline``: the base model, on validation and test;
+- ``eval``: iteration N's model (base model plus the LoRA adapter, or the full model) on
+  validation;
+- ``final``: the test split of iteration ``request.iteration``'s model, or of the base model
+  when the iteration is None.
+
+The trained model is found through the iteration's ``train/result.json``
+(:class:`ftapi.results.TrainingResult`). Called by :mod:`fteval.main`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ftapi.results import FailureKind, TrainingResult
+from ftapi.steps import Split, StepKind, StepRequest
+from ftapi.workspace import CampaignLayout
+from fteval.errors import EvalStepError
+
+DEFAULT_SPLITS: dict[StepKind, list[Split]] = {
+    StepKind.BASELINE: ["validation", "test"],
+    StepKind.EVAL: ["validation"],
+    StepKind.FINAL: ["test"],
+}
+
+
+@dataclass(frozen=True)
+class EvalTarget:
+    """The model under evaluation."""
+
+    label: str
+    """``base`` or ``iter-NNN``: the OpenCompass model abbreviation."""
+    model_dir: Path
+    adapter_dir: Path | None
+    iteration: int | None
+
+
+def requested_splits(request: StepRequest) -> list[Split]:
+    """The request's splits, or the step's default ones."""
+    splits = list(request.splits) or DEFAULT_SPLITS[request.step]
+    return sorted(set(splits), key=["validation", "test"].index)  # type: ignore[arg-type]
+
+
+def _trained_target(request: StepRequest, layout: CampaignLayout, iteration: int) -> EvalTarget:
+    result_file = layout.train_dir(iteration) / "result.json"
+    try:
+        result = TrainingResult.model_validate_json(result_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EvalStepError(
+            f"iteration {iteration} has no training result ({result_file})", FailureKind.INTERNAL
+        ) from None
+    except ValidationError as exc:
+        raise EvalStepError(
+            f"{result_file} is not a training result: {exc.errors()[0]['msg']}",
+            FailureKind.INTERNAL,
+        ) from exc
+    if not result.ok or not result.output_dir:
+        raise EvalStepError(
+            f"iteration {iteration}'s training did not succeed; nothing to evaluate",
+            FailureKind.INTERNAL,
+        )
+    output = Path(request.paths.workspace) / result.output_dir
+    if not output.is_dir():
+        raise EvalStepError(f"trained model folder {output} is missing", FailureKind.ENVIRONMENT)
+    base = layout.base_model_dir(request.spec.base_model)
+    if result.adapter:
+        return EvalTarget(f"iter-{iteration:03d}", base, output, iteration)
+    return EvalTarget(f"iter-{iteration:03d}", output, None, iteration)
+
+
+def resolve_target(request: StepRequest, layout: CampaignLayout) -> EvalTarget:
+    """The model the step evaluates (its folders must exist)."""
+    if request.step not in DEFAULT_SPLITS:
+        raise EvalStepError(f"step {request.step} is not an evaluation step", FailureKind.INTERNAL)
+    if request.step is StepKind.EVAL and request.iteration is None:
+        raise EvalStepError("an eval step needs an iteration", FailureKind.INTERNAL)
+    if request.step is StepKind.BASELINE or request.iteration is None:
+        target = EvalTarget("base", layout.base_model_dir(request.spec.base_model), None, None)
+    else:
+        target = _trained_target(request, layout, request.iteration)
+    if not (target.model_dir / "config.json").is_file():
+        raise EvalStepError(
+            f"model folder {target.model_dir} has no config.json (has the prepare step run?)",
+            FailureKind.ENVIRONMENT,
+        )
+    return target
+
+
+def result_file(request: StepRequest, layout: CampaignLayout, split: Split) -> Path:
+    """Where the split's EvaluationResult goes."""
+    if request.step is StepKind.FINAL:
+        return layout.eval_file(request.iteration, split, final=True)
+    if request.step is StepKind.BASELINE:
+        return layout.eval_file(None, split)
+    return layout.eval_file(request.iteration, split)
+
+
+def step_dir(request: StepRequest, layout: CampaignLayout) -> Path:
+    """The step's own folder (OpenCompass work dir, config, logs): next to its results."""
+    return result_file(request, layout, requested_splits(request)[0]).parent

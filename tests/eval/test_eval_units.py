@@ -1,0 +1,284 @@
+"""Fast tests of the evaluator's parts: metrics, extraction edge cases, split selection, the
+OpenCompass config, the chart sandbox and the LLM judge (against a local HTTP server)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+from fixtures import toy
+from fixtures.workspace import Campaign
+
+from ftapi.campaign import FineTuneCampaignSpec
+from ftapi.catalog import get_benchmark
+from ftapi.results import FailureKind, TrainingResult
+from ftapi.steps import StepKind
+from fteval import answers, metrics
+from fteval.adapters import EvalItem, get_adapter
+from fteval.errors import EvalStepError
+from fteval.items import load_items, split_items
+from fteval.judge import JudgeConfig, judge_from_spec, llm_judge_equivalent, parse_verdict
+from fteval.occonfig import DatasetSpec, ModelSpec, dataset_dict, model_dict, render_config
+from fteval.prompts import build_prompt
+from fteval.sandbox import run_chart_code
+from fteval.targets import requested_splits, resolve_target, result_file
+
+
+class TestMetrics:
+    @pytest.mark.parametrize(
+        ("predicted", "expected", "equal"),
+        [
+            ("042", "42", True),
+            ("\\text{42}", "42", True),
+            ("1,000", "1000", True),
+            ("42.0", "42", True),
+            ("\\dfrac{1}{2}", "0.5", True),
+            ("2\\sqrt{2}", "\\sqrt{8}", True),
+            ("43", "42", False),
+            ("", "42", False),
+            ("x" * 1000, "42", False),
+        ],
+    )
+    def test_math_equal(self, predicted: str, expected: str, equal: bool) -> None:
+        assert metrics.math_equal(predicted, expected) is equal
+
+    def test_rouge_l_matches_the_lcs_formula(self) -> None:
+        # LCS("the cat sat on the mat", "the cat was sitting on a mat") = the cat on mat
+        assert metrics.rouge_l("The cat sat on the mat.", "the cat was sitting on a mat") == (
+            pytest.approx(2 * (4 / 6) * (4 / 7) / (4 / 6 + 4 / 7))
+        )
+        assert metrics.rouge_l("", "x") == 0.0
+        assert metrics.rouge_l("离心五分钟", "离心5分钟") == pytest.approx(0.8)
+
+    def test_kendall_tau(self) -> None:
+        assert metrics.kendall_tau([0, 1, 2, 3], [0, 1, 2, 3]) == pytest.approx(1.0)
+        assert metrics.kendall_tau([3, 2, 1, 0], [0, 1, 2, 3]) == pytest.approx(-1.0)
+        assert metrics.kendall_tau([1, 0, 2, 3], [0, 1, 2, 3]) == pytest.approx(4 / 6)
+        with pytest.raises(ValueError):
+            metrics.kendall_tau([0, 1], [0, 2])
+
+    def test_f1_helpers(self) -> None:
+        assert metrics.set_f1({"A"}, {"A", "C"}) == pytest.approx(2 / 3)
+        assert metrics.binary_f1([("x", "x"), ("y", "x")], "x") == pytest.approx(2 / 3)
+        pairs = [("a", "a"), ("b", "a")]
+        assert metrics.macro_f1(pairs, ("a", "b", "c")) == pytest.approx((2 / 3 + 0) / 2)
+
+    def test_numbers(self) -> None:
+        assert metrics.parse_number("$1,234.5") == 1234.5
+        assert metrics.parse_number("12%") == 12.0
+        assert metrics.parse_number("twelve") is None
+        assert metrics.within_tolerance(109, 100) and not metrics.within_tolerance(111, 100)
+
+
+class TestExtraction:
+    def test_boxed_takes_the_last_and_balances_braces(self) -> None:
+        assert answers.extract_boxed("\\boxed{1} then \\boxed{\\frac{1}{2}}") == "\\frac{1}{2}"
+        assert answers.extract_boxed("\\boxed{") is None
+
+    def test_json_prefers_the_last_object_with_the_key(self) -> None:
+        text = 'Use {"answer": "A"} as format. Mine: ```json\n{"answer": ["B", "C"]}\n```'
+        assert answers.extract_json_answer(text) == ["B", "C"]
+        assert answers.extract_json_output('{"output": "C{1}C"} {"note": 1}') == "C{1}C"
+        assert answers.extract_json_answer('{"answer": ') is None
+
+    def test_other_formats(self) -> None:
+        assert answers.extract_final_answer("x\nFinal Answer: 12\nFinal Answer: 13") == "13"
+        assert answers.extract_choice_letter("A good answer is (C).") == "C"
+        assert answers.extract_tagged("[ANSWER_START] a [ANSWER_END]") == "a"
+        assert answers.extract_python_code("```python\nprint(1)\n```") == "print(1)"
+        assert answers.extract_python_code("print(1)") is None
+
+
+class TestItems:
+    def test_splits_are_disjoint_and_limited(self, tmp_path: Path) -> None:
+        path = tmp_path / "eval.jsonl"
+        rows = [*toy.benchmark_rows(11), {"question": "q", "answer": 5, "choices": ["a", "b"]}]
+        path.write_text("\n".join(json.dumps(row) for row in rows) + "\n\n", encoding="utf-8")
+        items = load_items(path)
+        assert len(items) == 12 and items[-1].answer == "5"
+        assert items[-1].extra == {"choices": ["a", "b"]}
+        bench = get_benchmark("aime25")
+        validation = split_items(items, bench, "validation", 4)
+        test = split_items(items, bench, "test", 100)
+        assert [i.index for i in validation] == [0, 1, 2, 3]
+        assert [i.index for i in test] == list(range(6, 12))
+
+    @pytest.mark.parametrize(
+        "content", ['{"answer": "1"}\n', '{"question": "q"}\n', "not json\n", ""]
+    )
+    def test_bad_sets_fail(self, tmp_path: Path, content: str) -> None:
+        path = tmp_path / "eval.jsonl"
+        path.write_text(content, encoding="utf-8")
+        with pytest.raises(EvalStepError) as caught:
+            split_items(load_items(path), get_benchmark("aime25"), "validation", 10)
+        assert caught.value.kind is FailureKind.ENVIRONMENT
+
+    def test_prompt_holds_description_question_and_options(self) -> None:
+        item = EvalItem(0, "Pick one.", "B", {"choices": ["x", "y"]})
+        assert (
+            build_prompt("Task {with braces}.", item)
+            == "Task {with braces}.\n\nPick one.\n\nA. x\nB. y"
+        )
+        table = {"columns": ["a"], "data": [[1]]}
+        with_table = build_prompt("T.", EvalItem(0, "Sum a?", "1", {"table": table}))
+        assert with_table == 'T.\n\nSum a?\n\nTable: {"columns": ["a"], "data": [[1]]}'
+        inline = EvalItem(0, 'Sum a of {"columns": ["a"], "data": [[1]]}?', "1", {"table": table})
+        assert "Table:" not in build_prompt("T.", inline)
+
+
+class TestTargets:
+    def _trained(self, campaign: Campaign, iteration: int, adapter: bool) -> Path:
+        output = campaign.layout.train_dir(iteration) / "output"
+        output.mkdir(parents=True)
+        if not adapter:
+            (output / "config.json").write_text("{}", encoding="utf-8")
+        relative = str(output.relative_to(campaign.paths.workspace))
+        result = TrainingResult(mode="full", ok=True, output_dir=relative, adapter=adapter)
+        (output.parent / "result.json").write_text(result.model_dump_json(), encoding="utf-8")
+        return output
+
+    def test_models_splits_and_result_files_per_step(self, campaign: Campaign) -> None:
+        layout, base = campaign.layout, campaign.layout.base_model_dir("tiny-qwen2")
+        adapter = self._trained(campaign, 2, adapter=True)
+        full = self._trained(campaign, 3, adapter=False)
+        cases = [
+            (campaign.request(StepKind.BASELINE), base, None, ["validation", "test"]),
+            (campaign.request(StepKind.EVAL, 2), base, adapter, ["validation"]),
+            (campaign.request(StepKind.EVAL, 3), full, None, ["validation"]),
+            (campaign.request(StepKind.FINAL, 2), base, adapter, ["test"]),
+            (campaign.request(StepKind.FINAL), base, None, ["test"]),
+        ]
+        for request, model_dir, adapter_dir, splits in cases:
+            target = resolve_target(request, layout)
+            assert (target.model_dir, target.adapter_dir) == (model_dir, adapter_dir)
+            assert requested_splits(request) == splits
+        final = campaign.request(StepKind.FINAL, 2)
+        assert result_file(final, layout, "test") == layout.root / "final/eval/test.json"
+        baseline = campaign.request(StepKind.BASELINE)
+        assert result_file(baseline, layout, "test") == layout.root / "baseline/eval/test.json"
+        assert resolve_target(final, layout).label == "iter-002"
+
+    def test_failed_training_cannot_be_evaluated(self, campaign: Campaign) -> None:
+        path = campaign.layout.train_dir(4) / "result.json"
+        path.parent.mkdir(parents=True)
+        failed = TrainingResult(mode="full", ok=False, failure=FailureKind.OOM)
+        path.write_text(failed.model_dump_json(), encoding="utf-8")
+        with pytest.raises(EvalStepError, match="did not succeed"):
+            resolve_target(campaign.request(StepKind.EVAL, 4), campaign.layout)
+
+
+class TestOpenCompassConfig:
+    def _render(self, gpus: int, adapter: Path | None) -> str:
+        model = ModelSpec("iter-001", Path("/m"), adapter, gpus, 32, 4, lora_rank=20)
+        dataset = DatasetSpec('aime25-"validation"', Path("/d/v.jsonl"), "aime25", 32)
+        return render_config(model, [dataset], "t")
+
+    def test_cpu_config_uses_hf_with_peft(self) -> None:
+        spec = ModelSpec("iter-001", Path("/m"), Path("/a"), 0, 32, 4)
+        model = model_dict(spec)
+        assert model["type"] == "HuggingFacewithChatTemplate"
+        assert model["peft_path"] == "/a" and model["run_cfg"] == {"num_gpus": 0}
+        assert model["model_kwargs"]["device_map"] == "cpu"
+        assert model["generation_kwargs"] == {"do_sample": False}
+        assert [r["role"] for r in model["meta_template"]["round"]] == ["HUMAN", "BOT"]
+        source = self._render(0, Path("/a"))
+        compile(source, "config.py", "exec")  # valid Python, whatever the names hold
+        assert "from fteval.evaluator import FtBenchmarkEvaluator" in source
+        assert "type=HuggingFacewithChatTemplate" in source
+        assert 'abbr="aime25-\\"validation\\""' in source
+        dataset = dataset_dict(DatasetSpec("d", Path("/d.jsonl"), "aime25", 32))
+        reader = {"input_columns": ["ft_prompt"], "output_column": "ft_answer"}
+        assert dataset["reader_cfg"] == reader
+        evaluator = {"type": "FtBenchmarkEvaluator", "benchmark": "aime25"}
+        assert dataset["eval_cfg"]["evaluator"] == evaluator
+
+    def test_gpu_config_uses_vllm_with_lora(self) -> None:
+        source = self._render(2, Path("/a"))
+        assert "VLLMwithChatTemplate" in source and "HuggingFace" not in source
+        assert 'lora_path="/a"' in source and "max_lora_rank=32" in source
+        assert "tensor_parallel_size=2" in source and "num_gpus=2" in source
+
+
+class TestSandbox:
+    def test_network_is_refused(self) -> None:
+        code = "import socket\nsocket.create_connection(('127.0.0.1', 80))"
+        run = run_chart_code(code, None, timeout=20)
+        assert not run.ok and "network access is disabled" in run.error
+
+    def test_runaway_code_times_out(self) -> None:
+        run = run_chart_code("while True:\n    pass", None, timeout=3)
+        assert not run.ok and "timed out" in run.error
+
+
+class _FakeLLM(BaseHTTPRequestHandler):
+    """An OpenAI-compatible endpoint that grades "70" correct, anything else incorrect."""
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        prompt = body["messages"][0]["content"]
+        verdict = "CORRECT" if "seventy" in prompt else "INCORRECT"
+        answer = {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body["model"],
+            "choices": [
+                {"index": 0, "finish_reason": "stop",
+                 "message": {"role": "assistant", "content": verdict}}
+            ],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }  # fmt: skip
+        data = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), _FakeLLM)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+class TestJudge:
+    def test_judge_is_configured_by_the_llm_planner_only(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.delenv("FT_LLM_API_KEY", raising=False)
+        spec = FineTuneCampaignSpec(baseModel="m", benchmark="aime25")
+        assert judge_from_spec(spec) is None
+        llm = {"strongModels": ["openai/strong"], "weakModels": ["openai/weak"]}
+        spec = FineTuneCampaignSpec(
+            baseModel="m", benchmark="aime25", planner={"type": "llm", "llm": llm}
+        )
+        assert judge_from_spec(spec) == JudgeConfig(model="openai/weak")
+        assert parse_verdict("incorrect.") is False and parse_verdict("?") is None
+
+    def test_llm_judge_against_a_local_server(self, fake_llm: str) -> None:
+        config = JudgeConfig(model="openai/judge", api_base=fake_llm, api_key="none", timeout=20)
+        assert llm_judge_equivalent("q", "It is seventy.", "70", config) is True
+        assert llm_judge_equivalent("q", "It is sixty.", "70", config) is False
+        adapter = get_adapter("aime25", config)
+        judged = adapter.judge("The answer is seventy.", EvalItem(0, "q", "70"))
+        assert judged.correct and judged.judged_by_llm and judged.extracted is None
+        # math-verify decides first; aime24 never uses the judge
+        assert not adapter.judge("\\boxed{70}", EvalItem(0, "q", "70")).judged_by_llm
+        assert not get_adapter("aime24", config).judge("seventy", EvalItem(0, "q", "70")).correct
+
+    def test_unreachable_judge_gives_no_verdict(self) -> None:
+        config = JudgeConfig(
+            model="openai/judge", api_base="http://127.0.0.1:9/v1", api_key="x", timeout=5
+        )
+        assert llm_judge_equivalent("q", "seventy", "70", config) is None

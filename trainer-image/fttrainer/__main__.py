@@ -1,0 +1,5 @@
+"""``python -m fttrainer``: the trainer image's entrypoint (see :mod:`fttrainer.main`)."""
+
+from fttrainer.main import main
+
+raise SystemExit(main())

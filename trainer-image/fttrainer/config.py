@@ -1,0 +1,150 @@
+"""Render the final LLaMA-Factory training config of a smoke or full run (pure function).
+
+Starts from the plan's flat ``training_config``; then the operator-managed keys win
+(model, dataset and output paths, stage, reporting, fine-tuning type, template), the smoke
+run's debug overrides apply, ``cutoff_len`` is kept within the model's context, mixed
+precision is switched off without a GPU, and more than one GPU adds a DeepSpeed ZeRO config
+and torchrun. Called by :mod:`fttrainer.main`; tested without LLaMA-Factory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ftapi.campaign import TrainingMethod
+from ftapi.plan import OPERATOR_MANAGED_KEYS, Plan
+from fttrainer.deepspeed import deepspeed_config, zero_stage
+from fttrainer.family import context_length, template_for_model
+
+Mode = Literal["smoke", "full"]
+
+DATASET_NAME = "train"
+"""The dataset name in the round's ``dataset_info.json``."""
+
+SMOKE_MAX_STEPS = 4
+SMOKE_MAX_SAMPLES = 16
+FULL_LOGGING_STEPS = 10
+
+_DROPPED_KEYS = ("adapter_name_or_path", "logging_dir", "deepspeed", "resume_from_checkpoint")
+_PRECISION_KEYS = ("bf16", "fp16", "pure_bf16", "tf32")
+_EVAL_KEYS = ("val_size", "eval_dataset", "eval_steps", "per_device_eval_batch_size")
+
+
+class ConfigError(ValueError):
+    """The plan's training config cannot be turned into a valid run."""
+
+
+@dataclass(frozen=True)
+class RenderedConfig:
+    """Everything the launcher needs."""
+
+    config: dict[str, Any]
+    """Flat LLaMA-Factory arguments, to be written as YAML."""
+    deepspeed: dict[str, Any] | None = None
+    """ZeRO config to write to ``config["deepspeed"]``, with more than one GPU."""
+    nproc: int = 1
+    """Processes per node (torchrun) when more than one GPU is used."""
+
+
+def _check_values(config: dict[str, Any]) -> None:
+    for key, value in config.items():
+        if isinstance(value, str) and "${" in value:
+            # OmegaConf (LLaMA-Factory's YAML loader) would try to interpolate it.
+            raise ConfigError(f"{key}: interpolation '${{...}}' is not allowed ({value!r})")
+
+
+def _positive_int(config: dict[str, Any], key: str) -> int | None:
+    value = config.get(key)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) and value > 0:
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+        return int(value)
+    return None
+
+
+def render_training_config(
+    plan: Plan,
+    *,
+    mode: Mode,
+    base_model_dir: Path,
+    data_dir: Path,
+    output_dir: Path,
+    gpus: int,
+    allowed_methods: list[TrainingMethod] | None = None,
+    model_config: dict[str, Any] | None = None,
+    deepspeed_file: Path | None = None,
+) -> RenderedConfig:
+    """The final config; raises :class:`ConfigError` when the plan cannot be run."""
+    if allowed_methods is not None and plan.method not in allowed_methods:
+        allowed = ", ".join(m.value for m in allowed_methods)
+        raise ConfigError(f"method {plan.method.value!r} is not allowed (allowed: {allowed})")
+    config: dict[str, Any] = dict(plan.training_config)
+    model_config = model_config or {}
+    for key in _DROPPED_KEYS:
+        config.pop(key, None)
+    planned_template = config.get("template")
+    for key in OPERATOR_MANAGED_KEYS:
+        config.pop(key, None)
+
+    template = planned_template or template_for_model(model_config)
+    config |= {
+        "model_name_or_path": str(base_model_dir),
+        "trust_remote_code": False,
+        "stage": "sft",
+        "do_train": True,
+        "finetuning_type": plan.method.value,
+        "template": template,
+        "dataset_dir": str(data_dir),
+        "dataset": DATASET_NAME,
+        "output_dir": str(output_dir),
+        "overwrite_output_dir": True,
+        "overwrite_cache": True,
+        "save_only_model": True,
+        "report_to": "none",
+    }
+
+    if mode == "smoke":
+        planned_steps = _positive_int(config, "max_steps")
+        planned_samples = _positive_int(config, "max_samples")
+        config |= {
+            "max_steps": min(planned_steps or SMOKE_MAX_STEPS, SMOKE_MAX_STEPS),
+            "max_samples": min(planned_samples or SMOKE_MAX_SAMPLES, SMOKE_MAX_SAMPLES),
+            "num_train_epochs": 1.0,
+            "logging_steps": 1,
+            "save_strategy": "no",
+            "do_eval": False,
+            "eval_strategy": "no",
+            "load_best_model_at_end": False,
+            "plot_loss": False,
+        }
+        for key in _EVAL_KEYS:
+            config.pop(key, None)
+    else:
+        config.setdefault("logging_steps", FULL_LOGGING_STEPS)
+        config.setdefault("save_strategy", "no")
+        config.setdefault("plot_loss", False)
+
+    window = context_length(model_config)
+    cutoff = _positive_int(config, "cutoff_len")
+    if window and cutoff and cutoff > window:
+        config["cutoff_len"] = window
+
+    if gpus <= 0:
+        for key in _PRECISION_KEYS:
+            config.pop(key, None)
+
+    rendered = RenderedConfig(config=config)
+    if gpus > 1:
+        if deepspeed_file is None:
+            raise ValueError("a multi-GPU run needs a path for its DeepSpeed config")
+        config["deepspeed"] = str(deepspeed_file)
+        config.setdefault("ddp_timeout", 180000000)
+        rendered = RenderedConfig(
+            config=config, deepspeed=deepspeed_config(zero_stage(plan.method)), nproc=gpus
+        )
+    _check_values(config)
+    return rendered

@@ -1,0 +1,324 @@
+"""The trainer pod's entrypoint: one smoke or full training run of one iteration's plan.
+
+Reads the :class:`ftapi.steps.StepRequest` from ``FT_STEP_REQUEST`` (step ``smoke`` or
+``train``), the plan from ``CampaignLayout.plan_file(iteration, repair_round)`` and the data
+from the round's ``data/`` folder; renders the LLaMA-Factory config
+(:mod:`fttrainer.config`), checks the data (:mod:`fttrainer.preflight`), runs
+``llamafactory-cli train`` offline in a child process (through :mod:`fttrainer.launch`, which
+checks the argument types first; :mod:`fttrainer.process` streams the log), and reports:
+
+- ``<smoke dir>/result.json`` or ``<train dir>/result.json``: the
+  :class:`ftapi.results.TrainingResult` (loss history, output folder, log tail);
+- the file named by ``FT_TERMINATION_LOG``: exactly one compact
+  :class:`ftapi.results.StepResult`.
+
+Exit status 0 on success, 1 on failure (the failure kind is in the message). A smoke run
+passes only if training exits 0 and logged at least one loss. ``FT_MERGE_ADAPTER=1`` (or
+``--merge``) also merges a full LoRA run into ``<train dir>/merged``;
+``FT_TRAIN_TIMEOUT_SECONDS`` bounds the run. Invoked as ``python -m fttrainer``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from ftapi.errors import format_validation_error
+from ftapi.plan import Plan
+from ftapi.results import FailureKind, StepResult, TrainingResult
+from ftapi.steps import (
+    DEFAULT_TERMINATION_LOG,
+    STEP_REQUEST_ENV,
+    TERMINATION_LOG_ENV,
+    TRAINER_STEPS,
+    StepKind,
+    StepRequest,
+)
+from ftapi.workspace import CampaignLayout
+from fttrainer.config import ConfigError, Mode, render_training_config
+from fttrainer.failures import classify_failure
+from fttrainer.family import UnknownFamilyError, read_model_config
+from fttrainer.history import read_loss_history, total_steps
+from fttrainer.launch import CONFIG_ERROR_EXIT, CONFIG_ERROR_PREFIX
+from fttrainer.merge import MergeError, merge_adapter
+from fttrainer.preflight import DataError, check_dataset
+from fttrainer.process import OFFLINE_ENV, run_logged
+
+MERGE_ENV = "FT_MERGE_ADAPTER"
+TIMEOUT_ENV = "FT_TRAIN_TIMEOUT_SECONDS"
+LOG_TAIL_LINES = 60
+
+
+class TrainerResult(TrainingResult):
+    """TrainingResult plus the merged model folder (proposed for ``ftapi.results``)."""
+
+    merged_dir: str | None = None
+    """Base model + adapter merged, relative to the workspace mount (``--merge`` only)."""
+
+
+class StepFailure(Exception):
+    """The step failed before or around the training run."""
+
+    def __init__(self, kind: FailureKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where one run reads and writes."""
+
+    step_dir: Path
+    output_dir: Path
+    data_dir: Path
+    base_model_dir: Path
+    config_file: Path
+    deepspeed_file: Path
+    log_file: Path
+    result_file: Path
+
+
+def run_paths(request: StepRequest, layout: CampaignLayout) -> RunPaths:
+    iteration = request.iteration
+    if iteration is None:
+        raise StepFailure(FailureKind.INTERNAL, f"a {request.step} step needs an iteration")
+    if request.step is StepKind.SMOKE:
+        step_dir = layout.smoke_dir(iteration, request.repair_round)
+    else:
+        step_dir = layout.train_dir(iteration)
+    return RunPaths(
+        step_dir=step_dir,
+        output_dir=step_dir / "output",
+        data_dir=layout.data_dir(iteration, request.repair_round),
+        base_model_dir=layout.base_model_dir(request.spec.base_model),
+        config_file=step_dir / "train.yaml",
+        deepspeed_file=step_dir / "deepspeed.json",
+        log_file=step_dir / "train.log",
+        result_file=step_dir / "result.json",
+    )
+
+
+def load_plan(path: Path) -> Plan:
+    try:
+        return Plan.model_validate_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StepFailure(FailureKind.INTERNAL, f"plan {path} is missing") from None
+    except ValidationError as exc:
+        raise StepFailure(
+            FailureKind.INTERNAL, f"plan {path} is invalid: {format_validation_error(exc)}"
+        ) from exc
+
+
+def _relative(path: Path, root: str) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _internal_message(exc: BaseException) -> str:
+    lines = traceback.format_exception(exc)
+    return (f"internal error: {exc!r}\n" + "".join(lines[-6:]))[-2048:]
+
+
+def train(request: StepRequest, *, merge: bool = False, timeout: float | None = None) -> StepResult:
+    """Run the step and write its TrainingResult; return the termination message."""
+    if request.step not in TRAINER_STEPS:
+        raise StepFailure(FailureKind.INTERNAL, f"the trainer cannot run a {request.step} step")
+    layout = CampaignLayout(request.paths, request.namespace, request.campaign)
+    paths = run_paths(request, layout)
+    mode: Mode = "smoke" if request.step is StepKind.SMOKE else "full"
+    assert request.iteration is not None
+    plan = load_plan(layout.plan_file(request.iteration, request.repair_round))
+    started = time.monotonic()
+    try:
+        result = _train(request, plan, paths, mode, merge=merge, timeout=timeout)
+    except StepFailure as failure:
+        result = TrainerResult(
+            mode=mode, ok=False, failure=failure.kind, message=str(failure), method=plan.method
+        )
+    except Exception as exc:  # a bug: still leave a result behind
+        result = TrainerResult(
+            mode=mode,
+            ok=False,
+            failure=FailureKind.INTERNAL,
+            message=_internal_message(exc),
+            method=plan.method,
+        )
+    result.runtime_seconds = round(time.monotonic() - started, 2)
+    paths.step_dir.mkdir(parents=True, exist_ok=True)
+    paths.result_file.write_text(result.model_dump_json(indent=2), encoding="utf-8")
+    return StepResult(
+        step=request.step,
+        ok=result.ok,
+        failure=result.failure,
+        message=result.message[:2048],
+        hypothesis=plan.hypothesis[:600],
+        method=plan.method,
+        train_loss=result.final_loss,
+        steps=result.steps,
+    )
+
+
+def _train(
+    request: StepRequest,
+    plan: Plan,
+    paths: RunPaths,
+    mode: Mode,
+    *,
+    merge: bool,
+    timeout: float | None,
+) -> TrainerResult:
+    model_config = read_model_config(paths.base_model_dir)
+    if not model_config:
+        raise StepFailure(
+            FailureKind.ENVIRONMENT,
+            f"base model {paths.base_model_dir} has no config.json (has the prepare step run?)",
+        )
+    try:
+        samples = check_dataset(paths.data_dir)
+    except DataError as exc:
+        raise StepFailure(FailureKind.DATA, f"training data: {exc}") from exc
+    gpus = request.spec.training.gpus
+    try:
+        rendered = render_training_config(
+            plan,
+            mode=mode,
+            base_model_dir=paths.base_model_dir,
+            data_dir=paths.data_dir,
+            output_dir=paths.output_dir,
+            gpus=gpus,
+            allowed_methods=list(request.spec.training.allowed_methods),
+            model_config=model_config,
+            deepspeed_file=paths.deepspeed_file,
+        )
+        config = rendered.config
+    except (ConfigError, UnknownFamilyError) as exc:
+        raise StepFailure(FailureKind.CONFIG, str(exc)) from exc
+
+    if paths.output_dir.exists():
+        shutil.rmtree(paths.output_dir)  # a retried step starts clean
+    paths.step_dir.mkdir(parents=True, exist_ok=True)
+    paths.log_file.unlink(missing_ok=True)
+    paths.config_file.write_text(yaml.safe_dump(config, sort_keys=True), encoding="utf-8")
+    env = dict(os.environ) | OFFLINE_ENV
+    if rendered.deepspeed is not None:
+        paths.deepspeed_file.write_text(json.dumps(rendered.deepspeed, indent=2), encoding="utf-8")
+        env |= {"FORCE_TORCHRUN": "1", "NPROC_PER_NODE": str(rendered.nproc)}
+    if gpus <= 0:
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    print(f"fttrainer: {mode} run of {len(config)} arguments on {samples} records", flush=True)
+    outcome = run_logged(
+        [sys.executable, "-m", "fttrainer.launch", "train", str(paths.config_file)],
+        log_file=paths.log_file,
+        env=env,
+        cwd=paths.step_dir,
+        timeout=timeout,
+    )
+    history = read_loss_history(paths.output_dir)
+    steps = total_steps(paths.output_dir)
+    tail = outcome.tail[-LOG_TAIL_LINES:]
+    base = TrainerResult(
+        mode=mode,
+        ok=False,
+        method=plan.method,
+        loss_history=history,
+        final_loss=history[-1].loss if history else None,
+        steps=steps,
+        log_tail=tail,
+    )
+    if outcome.terminated:
+        base.failure, base.message = FailureKind.INFRASTRUCTURE, "terminated by a signal"
+        return base
+    errors = [line for line in outcome.tail if line.startswith(CONFIG_ERROR_PREFIX)]
+    if outcome.returncode == CONFIG_ERROR_EXIT and errors:
+        base.failure = FailureKind.CONFIG
+        base.message = "\n".join(line.removeprefix(CONFIG_ERROR_PREFIX) for line in errors)
+        return base
+    if outcome.returncode != 0 or outcome.timed_out:
+        classified = classify_failure(outcome.returncode, outcome.tail, timed_out=outcome.timed_out)
+        base.failure, base.message = classified.kind, classified.message
+        return base
+    if not history:
+        base.failure = FailureKind.CONFIG if mode == "smoke" else FailureKind.INTERNAL
+        base.message = "training exited 0 but logged no loss (no optimisation step ran?)"
+        return base
+
+    workspace = request.paths.workspace
+    result = base.model_copy(
+        update={
+            "ok": True,
+            "output_dir": _relative(paths.output_dir, workspace),
+            "adapter": plan.method.value == "lora",
+            "message": f"{mode} run: {steps} steps, final loss {history[-1].loss:.4f}",
+        }
+    )
+    if merge and mode == "full" and result.adapter:
+        merged = paths.step_dir / "merged"
+        try:
+            merge_adapter(
+                paths.base_model_dir,
+                paths.output_dir,
+                merged,
+                template=str(config["template"]),
+                log_file=paths.step_dir / "merge.log",
+                timeout=timeout,
+            )
+        except MergeError as exc:
+            return result.model_copy(
+                update={
+                    "ok": False,
+                    "failure": exc.classified.kind,
+                    "message": "merging the adapter failed: " + exc.classified.message,
+                }
+            )
+        result.merged_dir = _relative(merged, workspace)
+    return result
+
+
+def write_termination_message(result: StepResult) -> None:
+    """Write the one termination message (to stderr too when the file is not writable)."""
+    path = Path(os.environ.get(TERMINATION_LOG_ENV, DEFAULT_TERMINATION_LOG))
+    message = result.dump_message()
+    try:
+        path.write_text(message, encoding="utf-8")
+    except OSError as exc:
+        print(f"fttrainer: cannot write {path}: {exc}", file=sys.stderr)
+    print(f"fttrainer result: {message}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    merge = "--merge" in args or os.environ.get(MERGE_ENV, "") in ("1", "true", "yes")
+    timeout_text = os.environ.get(TIMEOUT_ENV)
+    step = StepKind.TRAIN
+    try:
+        raw = os.environ.get(STEP_REQUEST_ENV)
+        if not raw:
+            raise StepFailure(FailureKind.INTERNAL, f"{STEP_REQUEST_ENV} is not set")
+        try:
+            request = StepRequest.model_validate_json(raw)
+        except ValidationError as exc:
+            raise StepFailure(
+                FailureKind.INTERNAL, f"invalid step request: {format_validation_error(exc)}"
+            ) from exc
+        step = request.step if request.step in TRAINER_STEPS else step
+        timeout = float(timeout_text) if timeout_text else None
+        result = train(request, merge=merge, timeout=timeout)
+    except StepFailure as failure:
+        result = StepResult(step=step, ok=False, failure=failure.kind, message=str(failure)[:2048])
+    except Exception as exc:  # a bug: report it rather than die without a message
+        result = StepResult(
+            step=step, ok=False, failure=FailureKind.INTERNAL, message=_internal_message(exc)
+        )
+    write_termination_message(result)
+    return 0 if result.ok else 1
