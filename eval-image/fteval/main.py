@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from ftapi.catalog import get_benchmark
 from ftapi.errors import format_validation_error
-from ftapi.results import FailureKind, StepResult
+from ftapi.results import FailureKind, StepResult, encode_item_scores
 from ftapi.steps import (
     DEFAULT_TERMINATION_LOG,
     EVAL_STEPS,
@@ -173,6 +173,7 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
     adapter_name = None if target.adapter_dir is None else _relative(target.adapter_dir, workspace)
     metric = benchmark.metric.value
     scores: dict[Split, float] = {}
+    item_scores: str | None = None
     for split, dataset in zip(splits, datasets, strict=True):
         data = read_results(run.results_file(target.label, dataset.abbr), metric)
         result = evaluation_result(
@@ -188,12 +189,17 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(result.model_dump_json(indent=2), encoding="utf-8")
         scores[split] = result.score
+        if split == "validation":
+            # Per-item scores for the operator's paired comparisons (never test items).
+            ordered = sorted(result.items, key=lambda item: item.index)
+            item_scores = encode_item_scores([item.score for item in ordered])
     summary = ", ".join(f"{split} {score:.2f}" for split, score in scores.items())
     return StepResult(
         step=request.step,
         ok=True,
         scores=scores,
         metric=metric,
+        item_scores=item_scores,
         message=f"{target.label} on {benchmark.key} ({metric}): {summary}",
     )
 

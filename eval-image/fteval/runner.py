@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftapi.results import FailureKind
+from ftapi.worker import OFFLINE_ENV, ProcessOutcome, run_logged
 from fteval.errors import EvalStepError
-from fteval.process import OFFLINE_ENV, ProcessOutcome, run_logged
 
 _RUN_DIR = re.compile(r"^\d{8}_\d{6}$")
 _RULES: tuple[tuple[FailureKind, re.Pattern[str]], ...] = (

@@ -166,7 +166,8 @@ class TrainingResult(LenientModel):
 
 
 class ItemScore(LenientModel):
-    """One evaluation item's score (0-1), for paired comparisons between models."""
+    """One evaluation item's score, for paired comparisons between models: 0-1 for most
+    metrics, -1..1 for Kendall tau (clamped to 0-1 in the termination message)."""
 
     index: int
     score: float

@@ -160,6 +160,16 @@ class _Outcome:
         return self.failure is not None
 
 
+@dataclass
+class _Lane:
+    """The retry bookkeeping of one lane: the campaign's (prepare, baseline, final) or an
+    iteration's."""
+
+    attempt: int
+    job: str | None
+    retry_at: datetime | None
+
+
 class _Decider:
     def __init__(
         self,
@@ -302,21 +312,33 @@ class _Decider:
         """The shared lane of prepare, baseline and final, with infrastructure retries."""
         status = self.status
         name = job_name(self.name, step, iteration, None, status.step_attempt)
-        outcome, status.active_job = self.run_step(
+        outcome, job = self.run_step(
             name,
             status.active_job,
             status.retry_at,
             self.request(step, iteration, attempt=status.step_attempt, splits=splits),
         )
+        lane = _Lane(status.step_attempt, job, status.retry_at)
+        outcome = self.settle(outcome, lane, str(step))
+        status.step_attempt, status.active_job, status.retry_at = (
+            lane.attempt,
+            lane.job,
+            lane.retry_at,
+        )
+        return outcome
+
+    def settle(self, outcome: _Outcome, lane: _Lane, what: str) -> _Outcome:
+        """Infrastructure failures retry the lane's step under the next attempt, with backoff,
+        at most ``max_infra_retries`` times; a finished step resets the lane's bookkeeping."""
         if outcome.failure is FailureKind.INFRASTRUCTURE:
-            if status.step_attempt < self.settings.max_infra_retries:
-                status.step_attempt += 1
-                delay = backoff(self.settings, status.step_attempt)
-                status.retry_at = self.now + timedelta(seconds=delay)
-                status.active_job = None
+            if lane.attempt < self.settings.max_infra_retries:
+                lane.attempt += 1
+                delay = backoff(self.settings, lane.attempt)
+                lane.retry_at = self.now + timedelta(seconds=delay)
+                lane.job = None
                 self.event(
                     "StepRetry",
-                    f"{step} will be retried in {delay:.0f}s: {outcome.message}",
+                    f"{what} will be retried in {delay:.0f}s: {outcome.message}",
                     warning=True,
                 )
                 self.requeue(delay)
@@ -325,9 +347,7 @@ class _Decider:
                 f"{outcome.message} (gave up after {self.settings.max_infra_retries} retries)"
             )
         if not outcome.waiting:
-            status.step_attempt = 0
-            status.active_job = None
-            status.retry_at = None
+            lane.attempt, lane.job, lane.retry_at = 0, None, None
         return outcome
 
     def fail(self, message: str) -> None:
@@ -447,28 +467,10 @@ class _Decider:
             splits=["validation"] if step is StepKind.EVAL else None,
             it=it,
         )
-        outcome, it.job = self.run_step(name, it.job, it.retry_at, request)
-        if outcome.failure is FailureKind.INFRASTRUCTURE:
-            if it.attempt < self.settings.max_infra_retries:
-                it.attempt += 1
-                delay = backoff(self.settings, it.attempt)
-                it.retry_at = self.now + timedelta(seconds=delay)
-                it.job = None
-                self.event(
-                    "StepRetry",
-                    f"iteration {it.index} {step} will be retried in "
-                    f"{delay:.0f}s: {outcome.message}",
-                    warning=True,
-                )
-                self.requeue(delay)
-                return _Outcome(waiting=True)
-            outcome.message = (
-                f"{outcome.message} (gave up after {self.settings.max_infra_retries} retries)"
-            )
-        if not outcome.waiting:
-            it.attempt = 0
-            it.job = None
-            it.retry_at = None
+        outcome, job = self.run_step(name, it.job, it.retry_at, request)
+        lane = _Lane(it.attempt, job, it.retry_at)
+        outcome = self.settle(outcome, lane, f"iteration {it.index} {step}")
+        it.attempt, it.job, it.retry_at = lane.attempt, lane.job, lane.retry_at
         return outcome
 
     def advance_iteration(self, it: IterationStatus) -> bool:

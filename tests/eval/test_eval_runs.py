@@ -15,7 +15,7 @@ import pytest
 from fixtures import toy
 from fixtures.workspace import Campaign, WorkerRun, run_worker
 
-from ftapi.results import EvaluationResult, FailureKind
+from ftapi.results import EvaluationResult, FailureKind, decode_item_scores
 from ftapi.steps import StepKind
 
 EVAL_ENV = {"FT_EVAL_MAX_OUT_LEN": "12", "FT_EVAL_BATCH_SIZE": "8"}
@@ -63,6 +63,7 @@ def test_baseline_scores_validation_and_test(toy_campaign: ToyCampaign) -> None:
     assert [item.index for item in validation.items] == list(range(8))
     assert [item.index for item in test.items] == list(range(8, 16))
     assert validation.score == run.result.scores["validation"]
+    assert decode_item_scores(run.result.item_scores) == [i.score for i in validation.items]
     assert validation.model == "tiny-qwen2" and validation.adapter is None
     # The untrained model cannot answer: the agent sees some validation mistakes, never test.
     assert 0 < len(validation.wrong_answers) <= 5
@@ -80,6 +81,8 @@ def test_trained_model_beats_the_base_model(toy_campaign: ToyCampaign) -> None:
     assert result.adapter == "ns/toy/iter-000/train/output"
     assert result.model == "tiny-qwen2" or result.model.endswith("tiny-qwen2")
     assert sum(item.score for item in result.items) > 0
+    # The termination message carries the per-item validation scores, in item order.
+    assert decode_item_scores(run.result.item_scores) == [item.score for item in result.items]
     config = (layout.eval_file(0, "validation").parent / "opencompass_config.py").read_text()
     assert "peft_path=" in config and "num_gpus=0" in config
 

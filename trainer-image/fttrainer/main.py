@@ -5,7 +5,7 @@ Reads the :class:`ftapi.steps.StepRequest` from ``FT_STEP_REQUEST`` (step ``smok
 from the round's ``data/`` folder; renders the LLaMA-Factory config
 (:mod:`fttrainer.config`), checks the data (:mod:`fttrainer.preflight`), runs
 ``llamafactory-cli train`` offline in a child process (through :mod:`fttrainer.launch`, which
-checks the argument types first; :mod:`fttrainer.process` streams the log), and reports:
+checks the argument types first; :mod:`ftapi.worker` streams the log), and reports:
 
 - ``<smoke dir>/result.json`` or ``<train dir>/result.json``: the
   :class:`ftapi.results.TrainingResult` (loss history, output folder, log tail);
@@ -43,6 +43,7 @@ from ftapi.steps import (
     StepKind,
     StepRequest,
 )
+from ftapi.worker import OFFLINE_ENV, run_logged
 from ftapi.workspace import CampaignLayout
 from fttrainer.config import ConfigError, Mode, render_training_config
 from fttrainer.failures import classify_failure
@@ -51,7 +52,6 @@ from fttrainer.history import read_loss_history, total_steps
 from fttrainer.launch import CONFIG_ERROR_EXIT, CONFIG_ERROR_PREFIX
 from fttrainer.merge import MergeError, merge_adapter
 from fttrainer.preflight import DataError, check_dataset
-from fttrainer.process import OFFLINE_ENV, run_logged
 
 MERGE_ENV = "FT_MERGE_ADAPTER"
 TIMEOUT_ENV = "FT_TRAIN_TIMEOUT_SECONDS"

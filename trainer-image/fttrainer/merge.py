@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
+from ftapi.worker import OFFLINE_ENV, run_logged
 from fttrainer.failures import Classified, classify_failure
-from fttrainer.process import OFFLINE_ENV, run_logged
 
 
 class MergeError(RuntimeError):

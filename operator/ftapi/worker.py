@@ -1,11 +1,10 @@
-"""Run a tool (OpenCompass) as a child process, streaming its log.
+"""Run a tool (LLaMA-Factory, OpenCompass) as a child process of a worker, streaming its log.
 
 Every line goes to our stdout (the pod log) and to a log file on the workspace, and the last
 lines are kept for failure classification. The child runs in its own process group, so a
-timeout or a SIGTERM sent to the pod stops the whole tree. Called by :mod:`fteval.runner`.
-
-The trainer image has the same helper (``fttrainer.process``); both are candidates for a
-shared, stdlib-only ``ftapi`` module.
+timeout or a SIGTERM sent to the pod stops the whole tree (torchrun's workers included).
+Called by the trainer (:mod:`fttrainer.main`, :mod:`fttrainer.merge`) and the evaluator
+(:mod:`fteval.runner`). Standard library only.
 """
 
 from __future__ import annotations
