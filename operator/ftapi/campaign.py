@@ -195,8 +195,6 @@ class Evaluation(ApiModel):
     max_out_len: int | None = Field(None, ge=1, le=131072)
     """Most tokens generated per answer; the evaluator's default (4096 on GPU, 512 on CPU)
     when unset. Reasoning models need long answers; toy models should stop early."""
-    samples_per_item: int = Field(1, ge=1, le=64)
-    """Generations per validation item, averaged (avg@k), to reduce sampling noise."""
     confidence: float = Field(0.9, ge=0.5, le=0.999)
     """A candidate replaces the best only when a paired bootstrap over validation items says
     it is better with at least this probability."""
