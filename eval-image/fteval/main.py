@@ -38,6 +38,7 @@ from ftapi.steps import (
     Split,
     StepKind,
     StepRequest,
+    requested_step,
 )
 from ftapi.workspace import CampaignLayout
 from fteval.adapters import BoxedIntegerAdapter, EvalItem, get_adapter
@@ -216,9 +217,11 @@ def write_termination_message(result: StepResult) -> None:
 
 
 def main() -> int:
-    step = StepKind.EVAL
+    raw = os.environ.get(STEP_REQUEST_ENV)
+    step = requested_step(raw, StepKind.EVAL)
+    if step not in EVAL_STEPS:
+        step = StepKind.EVAL
     try:
-        raw = os.environ.get(STEP_REQUEST_ENV)
         if not raw:
             raise EvalStepError(f"{STEP_REQUEST_ENV} is not set", FailureKind.INTERNAL)
         try:

@@ -7,6 +7,7 @@ this model. The request carries no secret values: Secrets reach pods as referenc
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Literal
 
@@ -54,6 +55,15 @@ class MountPaths(ApiModel):
     models: str = "/cache/models"
     datasets: str = "/cache/datasets"
     workspace: str = "/workspace"
+
+
+def requested_step(raw: str | None, default: StepKind) -> StepKind:
+    """The step a request asks for, read leniently, so a worker that cannot parse the whole
+    request still reports its failure under the right step."""
+    try:
+        return StepKind(json.loads(raw or "{}").get("step"))
+    except (ValueError, TypeError, AttributeError):
+        return default
 
 
 class IterationNote(ApiModel):

@@ -20,7 +20,8 @@ rows or a mapping::
 
 A row holds ``model`` (or ``baseModel``), ``benchmark``, optionally ``name``, ``namespace``,
 ``labels``, ``annotations``, ``description`` (= ``benchmarkDescription``), and any other
-``spec`` field, deep-merged over ``defaults`` (mappings merge, lists and scalars replace).
+``spec`` field, merged over ``defaults`` like a JSON merge patch (mappings merge, ``null``
+removes a key, lists and scalars replace).
 ``benchmarkDescription`` is the catalog's description unless the row or the defaults give one,
 so every manifest is self-contained. Each manifest is validated with
 :class:`~ftapi.campaign.FineTuneCampaign`; names are DNS-1123 labels of at most 63 characters
@@ -77,24 +78,30 @@ def short_hash(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:HASH_LEN]
 
 
-def campaign_name(prefix: str | None, model: str, benchmark: str, identity: Any) -> str:
+def campaign_name(prefix: str | None, model: str, benchmark: str, *, qualify: bool = False) -> str:
     """``<prefix>-<model's last path part>-<benchmark>``, a DNS-1123 label of at most 63
-    characters; longer names keep their start and end with a hash of ``identity``."""
+    characters. Longer names (and, with ``qualify``, every name: two models that share their
+    last path part) keep their start and the benchmark around a hash of the model id, so a
+    name only changes when the model or the benchmark does."""
     parts = [slugify(p) for p in (prefix or "", model.rstrip("/").split("/")[-1], benchmark)]
     name = "-".join(p for p in parts if p) or "campaign"
-    if len(name) <= MAX_NAME:
+    if len(name) <= MAX_NAME and not qualify:
         return name
-    digest = short_hash(identity)
+    digest = short_hash({"model": model, "benchmark": benchmark})
     bench = parts[2][: MAX_NAME // 2]
-    head = name[: MAX_NAME - len(bench) - HASH_LEN - 2].rstrip("-")
-    return f"{head}-{digest}-{bench}"
+    head = "-".join(p for p in parts[:2] if p)
+    head = head[: MAX_NAME - len(bench) - HASH_LEN - 2].rstrip("-")
+    return "-".join(p for p in (head, digest, bench) if p)
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """``override`` over ``base``: mappings merge key by key, anything else replaces."""
+    """``override`` over ``base`` with JSON merge patch semantics (RFC 7386): mappings merge
+    key by key, ``null`` removes a key, anything else (lists too) replaces."""
     merged = copy.deepcopy(dict(base))
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
@@ -145,8 +152,10 @@ def render_row(
     row: Mapping[str, Any],
     settings: Mapping[str, Any],
     namespace: str | None = None,
+    *,
+    qualify: bool = False,
 ) -> RenderedCampaign:
-    """The validated manifest of one row."""
+    """The validated manifest of one row (``qualify``: see :func:`campaign_name`)."""
     where = f"tasks[{index}]"
     row = dict(row)
     models = [k for k in MODEL_KEYS if k in row]
@@ -181,8 +190,7 @@ def render_row(
 
     name = meta_row.get("name")
     if name is None:
-        identity = {"model": model, "benchmark": benchmark, "spec": spec}
-        name = campaign_name(settings.get("namePrefix"), model, benchmark, identity)
+        name = campaign_name(settings.get("namePrefix"), model, benchmark, qualify=qualify)
     if not isinstance(name, str) or len(name) > MAX_NAME or not re.fullmatch(DNS1123_LABEL, name):
         raise BatchError(
             f"{where}: name {name!r} is not a DNS-1123 label of at most {MAX_NAME} characters"
@@ -225,6 +233,17 @@ def render_batch(data: Any, namespace: str | None = None) -> list[RenderedCampai
     if prefix is not None and (not isinstance(prefix, str) or not slugify(prefix)):
         raise BatchError("namePrefix must be a string with letters or digits")
     rendered = [render_row(i, row, settings, namespace) for i, row in enumerate(rows)]
+    # Different models with the same last path part (org/a and other/a) would share a name:
+    # qualify those rows' names with a hash of their model id.
+    models_by_name: dict[str, set[str]] = {}
+    for campaign in rendered:
+        models_by_name.setdefault(campaign.name, set()).add(campaign.manifest["spec"]["baseModel"])
+    rendered = [
+        render_row(i, row, settings, namespace, qualify=True)
+        if "name" not in row and len(models_by_name[campaign.name]) > 1
+        else campaign
+        for i, (row, campaign) in enumerate(zip(rows, rendered, strict=True))
+    ]
     seen: dict[tuple[str | None, str], int] = {}
     for index, campaign in enumerate(rendered):
         key = (campaign.manifest["metadata"].get("namespace"), campaign.name)

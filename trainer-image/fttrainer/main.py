@@ -42,6 +42,7 @@ from ftapi.steps import (
     TRAINER_STEPS,
     StepKind,
     StepRequest,
+    requested_step,
 )
 from ftapi.worker import OFFLINE_ENV, run_logged
 from ftapi.workspace import CampaignLayout
@@ -300,9 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     merge = "--merge" in args or os.environ.get(MERGE_ENV, "") in ("1", "true", "yes")
     timeout_text = os.environ.get(TIMEOUT_ENV)
-    step = StepKind.TRAIN
+    raw = os.environ.get(STEP_REQUEST_ENV)
+    step = requested_step(raw, StepKind.TRAIN)
+    if step not in TRAINER_STEPS:
+        step = StepKind.TRAIN
     try:
-        raw = os.environ.get(STEP_REQUEST_ENV)
         if not raw:
             raise StepFailure(FailureKind.INTERNAL, f"{STEP_REQUEST_ENV} is not set")
         try:
