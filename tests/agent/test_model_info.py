@@ -72,7 +72,7 @@ def test_tiny_local_model_from_config(tmp_path: Path) -> None:
     info = describe_model("./tiny", model_dir)
     assert info.params_source == "config.json"
     assert info.params_b < 0.001
-    assert info.size is SizeClass.SMALL
+    assert info.size is SizeClass.TINY
     assert info.template == "qwen"
     assert info.context_length == 512
 
