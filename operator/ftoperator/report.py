@@ -79,6 +79,7 @@ def render_plot(campaign: FineTuneCampaign, paths: MountPaths, out: Path) -> Pat
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     its = [it for it in campaign.status.iterations if it.validation is not None]
@@ -86,6 +87,7 @@ def render_plot(campaign: FineTuneCampaign, paths: MountPaths, out: Path) -> Pat
     baseline = campaign.status.baseline
     if baseline is not None and baseline.validation is not None:
         left.axhline(baseline.validation, color="grey", linestyle="--", label="baseline")
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_xlabel("iteration")
     left.set_ylabel(f"validation ({campaign.spec.benchmark})")
     left.set_title("Validation score per iteration")
