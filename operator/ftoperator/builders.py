@@ -124,8 +124,11 @@ def _env(campaign: FineTuneCampaign, create: CreateJob) -> list[dict[str, Any]]:
     else:
         env.extend({"name": k, "value": v} for k, v in OFFLINE_ENV.items())
     llm = campaign.spec.planner.llm
-    needs_llm = request.step is StepKind.AGENT or (
-        request.step in EVAL_STEPS and campaign.spec.planner.type == "llm"
+    # Only an LLM planner gets the key (a search campaign that names a Secret it does not
+    # use must not be blocked by that Secret being absent).
+    needs_llm = campaign.spec.planner.type == "llm" and request.step in (
+        StepKind.AGENT,
+        *EVAL_STEPS,
     )
     if needs_llm and llm is not None and llm.api_key_secret_ref is not None:
         ref = llm.api_key_secret_ref

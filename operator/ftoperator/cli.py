@@ -24,30 +24,40 @@ err_console = Console(stderr=True)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+CRD_DIRS = (REPO_ROOT / "crds", REPO_ROOT / "helm" / "ft-operator" / "crds")
+"""Where the CRD lives: crds/ and the Helm chart's copy (kept identical)."""
+
+
 @app.command()
 def crds(
-    output_dir: Path = typer.Option(
-        REPO_ROOT / "crds", "--output-dir", "-o", help="Folder to write the CRD YAML into."
+    output_dir: Path | None = typer.Option(
+        None, "--output-dir", "-o", help="Write only here (default: crds/ and the chart's crds/)."
     ),
     check: bool = typer.Option(
-        False, "--check", help="Exit 1 if the file on disk differs from the models."
+        False, "--check", help="Exit 1 if a file on disk differs from the models."
     ),
 ) -> None:
     """Generate the FineTuneCampaign CRD from the API models."""
     from ftapi.crd import CRD_FILENAME, render_crd_yaml
 
-    target = output_dir / CRD_FILENAME
     rendered = render_crd_yaml()
-    if check:
+    targets = [d / CRD_FILENAME for d in ([output_dir] if output_dir else CRD_DIRS)]
+    stale = []
+    for target in targets:
         current = target.read_text() if target.exists() else ""
-        if current != rendered:
+        if check:
+            if current != rendered:
+                stale.append(target)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(rendered)
+        console.print(f"wrote {target}")
+    if stale:
+        for target in stale:
             err_console.print(f"[red]{target} is out of date: run `ftctl crds`[/red]")
-            raise typer.Exit(1)
-        console.print(f"{target} is up to date")
-        return
-    output_dir.mkdir(parents=True, exist_ok=True)
-    target.write_text(rendered)
-    console.print(f"wrote {target}")
+        raise typer.Exit(1)
+    if check:
+        console.print("CRDs are up to date")
 
 
 @app.command()

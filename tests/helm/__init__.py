@@ -1,0 +1,1 @@
+"""Tests of the Helm chart (helm/ft-operator) and the container images' Dockerfiles."""
