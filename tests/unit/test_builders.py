@@ -178,7 +178,11 @@ def test_labels_identify_the_step():
 
 
 def test_search_planner_pods_never_get_the_llm_key():
-    ftc = campaign(planner={"type": "search", "llm": {
-        "strongModels": ["m"], "apiKeySecretRef": {"name": "llm", "key": "k"}}})
+    ftc = campaign(
+        planner={
+            "type": "search",
+            "llm": {"strongModels": ["m"], "apiKeySecretRef": {"name": "llm", "key": "k"}},
+        }
+    )
     for step in (StepKind.AGENT, StepKind.EVAL):
         assert "FT_LLM_API_KEY" not in env(job_for(ftc, step, iteration=0))
