@@ -4,6 +4,7 @@ controller, and the test kubelet running each Job's pod as a stand-in worker pro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -157,6 +158,22 @@ def world(cluster: LocalCluster, tmp_path: Path) -> Iterator[World]:
         try:
             yield World(cluster, namespace, kubelet, operator, scenario, api)
         finally:
+            # Delete campaigns while the operator runs: kopf's finalizer must be released,
+            # or the namespace would never finish deleting.
+            with contextlib.suppress(ApiException):
+                client.CustomObjectsApi(api).delete_collection_namespaced_custom_object(
+                    API_GROUP, API_VERSION, namespace, PLURAL
+                )
+            deadline = time.monotonic() + 20
+            while (
+                time.monotonic() < deadline
+                and client.CustomObjectsApi(api).list_namespaced_custom_object(
+                    API_GROUP, API_VERSION, namespace, PLURAL
+                )["items"]
+            ):
+                if operator.proc is None or operator.proc.poll() is not None:
+                    break
+                time.sleep(0.3)
             operator.stop()
     core.delete_namespace(namespace)
     api.close()
