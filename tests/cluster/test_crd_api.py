@@ -63,7 +63,13 @@ def test_valid_campaign_is_accepted_with_defaults(cluster, namespace):
     assert spec["planner"] == {"type": "search"}
     assert spec["training"]["gpus"] == 1
     assert spec["training"]["allowedMethods"] == ["lora", "full"]
-    assert spec["evaluation"] == {"gpus": 1, "validationLimit": 100, "testLimit": 100}
+    assert spec["evaluation"] == {
+        "gpus": 1,
+        "validationLimit": 100,
+        "testLimit": 100,
+        "confidence": 0.9,
+    }
+    assert spec["parallelism"] == 1
     assert spec["storage"]["workspace"] == {"claimName": "ft-workspace"}
     assert spec["suspend"] is False
     # What the server stored parses back into the models, with the same defaults.
