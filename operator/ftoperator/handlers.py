@@ -30,6 +30,7 @@ from ftoperator.observe import summarize_job, summarize_pod
 from ftoperator.reconcile import Reconciler
 
 MANAGED = {L.MANAGED_BY: L.MANAGED_BY_VALUE}
+RECONCILE_THREADS = 32
 
 
 class _State:
@@ -41,7 +42,9 @@ class _State:
         self.wakers: dict[str, asyncio.Event] = {}
         # Reconciles block on API calls; asyncio's default pool (cores + 4 threads) would
         # queue hundreds of campaigns behind a few slow calls.
-        self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="reconcile")
+        self.executor = ThreadPoolExecutor(
+            max_workers=RECONCILE_THREADS, thread_name_prefix="reconcile"
+        )
         self.phases: dict[str, str] = {}
 
     def wake(self, uid: str | None) -> None:
@@ -77,7 +80,11 @@ def _api_client() -> client.ApiClient:
         kube_config.load_incluster_config()
     except kube_config.ConfigException:
         kube_config.load_kube_config()
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    # One pooled connection per reconcile thread; the client's default (5 per core) would make
+    # the pool open and drop TLS connections under load.
+    configuration.connection_pool_maxsize = RECONCILE_THREADS
+    return client.ApiClient(configuration)
 
 
 @kopf.on.startup()
