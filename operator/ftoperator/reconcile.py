@@ -23,12 +23,13 @@ from ftapi import API_GROUP, API_VERSION, PLURAL
 from ftapi.campaign import FineTuneCampaign, IterationPhase
 from ftapi.errors import format_validation_error
 from ftapi.steps import StepKind
+from ftoperator import labels as L
 from ftoperator import metrics
 from ftoperator.builders import build_job
 from ftoperator.conditions import set_condition
 from ftoperator.config import OperatorConfig
 from ftoperator.lifecycle import Decision, Event, Settings, decide
-from ftoperator.observe import observe, summarize_job
+from ftoperator.observe import observe, summarize_job, summarize_pod
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Reconciler:
         self.config = config
         self.batch = client.BatchV1Api(api)
         self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
         self.written: dict[str, dict[str, Any]] = {}
         """The campaign as our last status patch returned it, by uid: the watch that feeds
         the daemon's body may not have delivered it yet."""
@@ -90,6 +92,25 @@ class Reconciler:
         except ApiException as exc:
             if exc.status != 404:
                 raise
+
+    @staticmethod
+    def awaits_pod(job: Mapping[str, Any], pods: list[Mapping[str, Any]]) -> bool:
+        """A finished Job whose pod's final state has not reached the index yet."""
+        finished = any(
+            c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+            for c in job.get("conditions", [])
+        )
+        return finished and not any(
+            p.get("job") == job.get("name") and (p.get("terminated") or p.get("reason"))
+            for p in pods
+        )
+
+    def read_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
+        metrics.API_REQUESTS.labels(verb="list", resource="pods").inc()
+        pods = self.core.list_namespaced_pod(namespace, label_selector=f"{L.JOB_NAME}={job_name}")
+        return [
+            summarize_pod(self.core.api_client.sanitize_for_serialization(p)) for p in pods.items
+        ]
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         metrics.API_REQUESTS.labels(verb="patch", resource="finetunecampaigns/status").inc()
@@ -140,6 +161,10 @@ class Reconciler:
             if fetched is not None and not fetched["metadata"].get("deletionTimestamp"):
                 job_summaries[str(missing)] = summarize_job(fetched, self.config.gpu_resource_name)
         pod_list = list(pods)
+        for job_name, summary in job_summaries.items():
+            if job_name in recorded and self.awaits_pod(summary, pod_list):
+                # The Job watch ran ahead of the Pod watch: read the pod rather than wait.
+                pod_list.extend(self.read_pods(namespace, job_name))
         observed = {
             job_name: observe(summary, pod_list, now, self.config.result_grace_seconds)
             for job_name, summary in job_summaries.items()

@@ -148,3 +148,16 @@ def test_complete_job_waits_for_its_pod_then_gives_up():
 def test_missing_secret_fails_fast_as_environment():
     seen = observe(job(), [pod("Pending", waiting="CreateContainerConfigError")], NOW)
     assert seen.state is JobState.FAILED and seen.failure is FailureKind.ENVIRONMENT
+
+
+def test_reconciler_reads_a_pod_only_for_a_finished_job_without_one():
+    from ftoperator.reconcile import Reconciler
+
+    finished = job([("Complete", None)])
+    assert Reconciler.awaits_pod(finished, [])
+    done_pod = pod(terminated={"exitCode": 0, "reason": "Completed", "message": ok_message()})
+    assert not Reconciler.awaits_pod(finished, [done_pod])
+    assert not Reconciler.awaits_pod(job(active=1), [])
+    assert not Reconciler.awaits_pod(
+        job([("Failed", "BackoffLimitExceeded")]), [pod("Failed", reason="Evicted")]
+    )
