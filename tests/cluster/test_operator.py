@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,12 +19,11 @@ from kubernetes.client.rest import ApiException
 
 from ftapi import API_GROUP, API_VERSION, PLURAL
 from harness.cluster import LocalCluster
-from harness.kubelet import Command, PodSpecView, TestKubelet
-from harness.operator import OperatorProcess
+from harness.kubelet import TestKubelet
+from harness.operator import OperatorProcess, standin_runner
 
 pytestmark = pytest.mark.cluster
 
-STANDIN = Path(__file__).resolve().parents[1] / "harness" / "standin.py"
 NAME = "demo"
 
 
@@ -137,17 +135,9 @@ def world(cluster: LocalCluster, tmp_path: Path) -> Iterator[World]:
     scenario = tmp_path / "scenario.json"
     scenario.write_text("{}")
 
-    def runner(pod: PodSpecView) -> Command:
-        env = {
-            **pod.env,
-            "FT_TEST_SCENARIO": str(scenario),
-            "FT_TEST_JOB": pod.labels.get("job-name", ""),
-        }
-        return Command(argv=[sys.executable, str(STANDIN)], env=env)
-
     kubelet = TestKubelet(
         cluster.api_client,
-        runner=runner,
+        runner=standin_runner(scenario),
         workdir=tmp_path / "kubelet",
         namespaces=[namespace],
         node_name=f"node-{namespace}",

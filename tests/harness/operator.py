@@ -10,13 +10,33 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+
+from harness.kubelet import Command, PodSpecView
+
+STANDIN = Path(__file__).resolve().parent / "standin.py"
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def standin_runner(scenario: Path) -> Callable[[PodSpecView], Command]:
+    """A test-kubelet runner that plays every step with ``standin.py`` following
+    ``scenario`` (see that module)."""
+
+    def runner(pod: PodSpecView) -> Command:
+        env = {
+            **pod.env,
+            "FT_TEST_SCENARIO": str(scenario),
+            "FT_TEST_JOB": pod.labels.get("job-name", ""),
+        }
+        return Command(argv=[sys.executable, str(STANDIN)], env=env)
+
+    return runner
 
 
 class OperatorProcess:
@@ -44,17 +64,7 @@ class OperatorProcess:
         }
         log = self.log_file.open("ab")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "kopf",
-                "run",
-                "--standalone",
-                "-m",
-                "ftoperator.handlers",
-                f"--namespace={self.namespace}",
-                f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz",
-            ],
+            self.command(),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -72,6 +82,20 @@ class OperatorProcess:
             except OSError:
                 time.sleep(0.2)
         raise TimeoutError(f"operator not live after {timeout}s: {self.tail()}")
+
+    def command(self) -> list[str]:
+        """The operator's command line (the Helm chart's test runs the Deployment's own)."""
+        return [
+            sys.executable,
+            "-m",
+            "kopf",
+            "run",
+            "--standalone",
+            "-m",
+            "ftoperator.handlers",
+            f"--namespace={self.namespace}",
+            f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz",
+        ]
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as r:

@@ -36,13 +36,12 @@ from kubernetes.dynamic import DynamicClient
 from ftapi import API_GROUP, API_VERSION, PLURAL
 from harness.cluster import LocalCluster
 from harness.kubelet import Command, PodSpecView, TestKubelet
-from harness.operator import OperatorProcess
+from harness.operator import OperatorProcess, standin_runner
 
 from .chart import Manifest, by_kind, is_hook, operator_container, render
 
 pytestmark = pytest.mark.cluster
 
-STANDIN = Path(__file__).resolve().parents[1] / "harness" / "standin.py"
 NAME = "demo"
 PERMISSION_ERRORS = ("Forbidden", "forbidden", "Not enough permissions", "403", "Unauthorized")
 
@@ -65,33 +64,8 @@ class ChartOperator(OperatorProcess):
             for a in self.argv
         ]
 
-    def start(self, timeout: float = 60.0) -> ChartOperator:
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(self.kubeconfig),
-            "FT_OPERATOR_METRICS_PORT": str(self.metrics_port),
-            "FT_OPERATOR_BACKOFF_BASE_SECONDS": "1",
-            "FT_OPERATOR_BACKOFF_MAX_SECONDS": "2",
-            "FT_OPERATOR_RESYNC_SECONDS": "5",
-            "FT_OPERATOR_RESULT_GRACE_SECONDS": "10",
-            **self.extra_env,
-        }
-        log = self.log_file.open("ab")
-        self.proc = subprocess.Popen(
-            self.argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"operator exited: {self.tail()}")
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=1
-                ):
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError(f"operator not live after {timeout}s: {self.tail()}")
+    def command(self) -> list[str]:
+        return self.argv
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
@@ -234,17 +208,9 @@ def chart_install(
         cluster, _token(core, namespace, service_account), tmp_path / "kubeconfig", namespace
     )
 
-    def runner(pod: PodSpecView) -> Command:
-        env = {
-            **pod.env,
-            "FT_TEST_SCENARIO": str(scenario),
-            "FT_TEST_JOB": pod.labels.get("job-name", ""),
-        }
-        return Command(argv=[sys.executable, str(STANDIN)], env=env)
-
     kubelet = TestKubelet(
         cluster.api_client,
-        runner=runner,
+        runner=standin_runner(scenario),
         workdir=tmp_path / "kubelet",
         namespaces=[namespace],
         node_name=f"node-{namespace}",
