@@ -247,7 +247,9 @@ class Reconciler:
                 metrics.ITERATIONS.labels(outcome=outcome).inc()
         for event in decision.events:
             if event.reason == "StepRetry":
-                metrics.STEP_RETRIES.labels(step=event.message.split(" ")[0]).inc()
+                # "prepare will be retried ..." or "iteration 3 train will be retried ..."
+                head = event.message.split(" will be retried", 1)[0]
+                metrics.STEP_RETRIES.labels(step=head.rsplit(" ", 1)[-1]).inc()
         finished_now = _consumed_jobs(campaign, decision)
         for job_name in finished_now:
             job = observed.get(job_name)

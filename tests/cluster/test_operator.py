@@ -330,6 +330,7 @@ def test_evicted_pod_is_retried(world: World):
     assert "demo-train-0-1" in world.jobs()
     assert status["iterations"][0]["phase"] == "Succeeded"
     assert any(e.startswith("StepRetry") and "evicted" in e for e in world.events())
+    assert 'ftagent_step_retries_total{step="train"} 1.0' in world.operator.metrics()
 
 
 def test_deleted_job_is_retried(world: World):
