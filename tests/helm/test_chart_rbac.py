@@ -15,11 +15,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import os
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ from kubernetes.dynamic import DynamicClient
 
 from ftapi import API_GROUP, API_VERSION, PLURAL
 from harness.cluster import LocalCluster
-from harness.kubelet import Command, PodSpecView, TestKubelet
+from harness.kubelet import TestKubelet
 from harness.operator import OperatorProcess, standin_runner
 
 from .chart import Manifest, by_kind, is_hook, operator_container, render
@@ -43,7 +41,9 @@ from .chart import Manifest, by_kind, is_hook, operator_container, render
 pytestmark = pytest.mark.cluster
 
 NAME = "demo"
-PERMISSION_ERRORS = ("Forbidden", "forbidden", "Not enough permissions", "403", "Unauthorized")
+# A bare "403" would also match log timestamps (",403]" milliseconds); a refused request
+# always carries one of these words or the bracketed status code.
+PERMISSION_ERRORS = ("Forbidden", "forbidden", "Not enough permissions", "(403)", "Unauthorized")
 
 
 class ChartOperator(OperatorProcess):
@@ -365,3 +365,13 @@ def test_a_missing_rule_fails_the_check(cluster: LocalCluster, tmp_path: Path):
         install.wait_phase("Succeeded")
         refused = permission_errors(install.operator.log())
         assert refused and any("events" in line for line in refused), install.operator.tail()
+
+
+def test_permission_scan_flags_refusals_but_not_timestamps():
+    ok = "[2026-11-24 21:44:52,403] kopf.objects [INFO] [ns/pod] Handler 'pod_event' succeeded."
+    refused = "kubernetes.client.exceptions.ApiException: (403)\nReason: Forbidden"
+    assert permission_errors(ok) == []
+    assert permission_errors(refused) == [
+        "kubernetes.client.exceptions.ApiException: (403)",
+        "Reason: Forbidden",
+    ]
