@@ -6,7 +6,8 @@ Reads the :class:`ftapi.steps.StepRequest` from ``FT_STEP_REQUEST`` (step ``base
 (:mod:`fteval.runner`) and reports:
 
 - one :class:`ftapi.results.EvaluationResult` per split at ``CampaignLayout.eval_file(...)``
-  (per-item scores; up to five wrong answers for the validation split only);
+  (per-item scores, averaged over ``evaluation.samplesPerItem`` sampled answers when above 1;
+  up to five wrong answers for the validation split only);
 - the file named by ``FT_TERMINATION_LOG``: one :class:`ftapi.results.StepResult` with
   ``scores`` {split: 0-100} and ``metric``.
 
@@ -126,6 +127,7 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
     items = load_items(layout.benchmark_file(benchmark.key))
     folder = step_dir(request, layout)
     description = spec.resolved_description()
+    samples = spec.evaluation.samples_per_item
 
     chosen: dict[Split, list[EvalItem]] = {}
     datasets: list[DatasetSpec] = []
@@ -148,6 +150,7 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
                 benchmark=benchmark.key,
                 max_out_len=settings.max_out_len,
                 judge=judge_cfg,
+                samples=samples,
             )
         )
     model = ModelSpec(
@@ -158,6 +161,7 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
         max_out_len=settings.max_out_len,
         batch_size=settings.batch_size,
         lora_rank=_lora_rank(target.adapter_dir),
+        sampling=samples > 1,
     )
     config_file = folder / "opencompass_config.py"
     title = f"{request.namespace}/{request.campaign} {request.step} ({target.label})"
@@ -176,7 +180,7 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
     scores: dict[Split, float] = {}
     item_scores: str | None = None
     for split, dataset in zip(splits, datasets, strict=True):
-        data = read_results(run.results_file(target.label, dataset.abbr), metric)
+        data = read_results(run.results_file(target.label, dataset.abbr), metric, samples)
         result = evaluation_result(
             data,
             split=split,
@@ -185,6 +189,7 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
             items={item.index: item for item in chosen[split]},
             model=model_name,
             adapter=adapter_name,
+            samples=samples,
         )
         path = result_file(request, layout, split)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,9 +3,12 @@
 One model (HuggingFace with the chat template on CPU, vLLM with GPUs) and one dataset per
 split, each a local JSONL read by OpenCompass' ``CustomDataset`` whose rows already hold the
 full prompt (``ft_prompt``, see :mod:`fteval.prompts`), so benchmark text is never passed
-through OpenCompass' template formatting. Generation is greedy; the meta template has plain
-HUMAN/BOT rounds (without one, OpenCompass appends a newline to every user message). The
-evaluator is :class:`fteval.evaluator.FtBenchmarkEvaluator`. Called by :mod:`fteval.main`.
+through OpenCompass' template formatting. Generation is greedy, or sampled
+(:data:`SAMPLING`) when each item is answered several times: OpenCompass' own dataset
+replication (``n``) repeats the split and its evaluator averages the replicas (avg@k).
+The meta template has plain HUMAN/BOT rounds (without one, OpenCompass appends a newline to
+every user message). The evaluator is :class:`fteval.evaluator.FtBenchmarkEvaluator`.
+Called by :mod:`fteval.main`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class ModelSpec:
     batch_size: int
     max_seq_len: int | None = None
     lora_rank: int | None = None
+    sampling: bool = False
+    """Sample (:data:`SAMPLING`) instead of greedy decoding."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,8 @@ class DatasetSpec:
     benchmark: str
     max_out_len: int
     judge: dict[str, Any] | None = None
+    samples: int = 1
+    """Answers per item (OpenCompass' ``n``); scores average over them."""
 
 
 META_TEMPLATE = {
@@ -49,6 +56,10 @@ META_TEMPLATE = {
         {"role": "BOT", "api_role": "BOT", "generate": True},
     ]
 }
+
+SAMPLING = {"temperature": 0.6, "top_p": 0.95}
+"""Sampling settings for several answers per item (the usual avg@k settings of reasoning
+benchmarks such as AIME)."""
 
 _VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
@@ -80,13 +91,15 @@ def model_dict(spec: ModelSpec) -> dict[str, Any]:
         return common | {
             "type": "VLLMwithChatTemplate",
             "model_kwargs": model_kwargs,
-            "generation_kwargs": {"temperature": 0.0},
+            "generation_kwargs": dict(SAMPLING) if spec.sampling else {"temperature": 0.0},
         }
     out = common | {
         "type": "HuggingFacewithChatTemplate",
         "model_kwargs": {"device_map": "cpu", "torch_dtype": "torch.float32"},
         "tokenizer_kwargs": {},
-        "generation_kwargs": {"do_sample": False},
+        "generation_kwargs": (
+            {"do_sample": True, **SAMPLING} if spec.sampling else {"do_sample": False}
+        ),
     }
     if spec.adapter_path is not None:
         out["peft_path"] = str(spec.adapter_path)
@@ -98,7 +111,8 @@ def dataset_dict(spec: DatasetSpec) -> dict[str, Any]:
     evaluator: dict[str, Any] = {"type": "FtBenchmarkEvaluator", "benchmark": spec.benchmark}
     if spec.judge:
         evaluator["judge"] = spec.judge
-    return {
+    replication = {"n": spec.samples} if spec.samples > 1 else {}
+    return replication | {
         "abbr": spec.abbr,
         "type": "CustomDataset",
         "path": str(spec.path),

@@ -23,12 +23,23 @@ MAX_WRONG_ANSWERS = 5
 TEXT_LIMIT = 1500
 
 
-def _first(value: Any) -> Any:
-    """OpenCompass flattens each detail field into a list (one entry per replica)."""
-    return value[0] if isinstance(value, list) and len(value) == 1 else value
+def _replicas(value: Any, samples: int) -> list[Any]:
+    """OpenCompass groups the details of an item's replicas (one per sample) and flattens
+    each field into a list with one entry per replica."""
+    values = value if isinstance(value, list) and len(value) == samples else [value]
+    if len(values) != samples:
+        raise EvalStepError(
+            f"an item has {len(values)} answers for {samples} asked", FailureKind.INTERNAL
+        )
+    return values
 
 
-def read_results(path: Path, metric: str) -> dict[str, Any]:
+def metric_key(metric: str, samples: int) -> str:
+    """Where OpenCompass puts the core metric: averaged over the replicas when ``n`` > 1."""
+    return metric if samples == 1 else f"{metric} ({samples} runs average)"
+
+
+def read_results(path: Path, metric: str, samples: int = 1) -> dict[str, Any]:
     """The results JSON; it must hold the core metric and per-item details."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -42,9 +53,10 @@ def read_results(path: Path, metric: str) -> dict[str, Any]:
         raise EvalStepError(
             f"evaluation error in {path.name}: {data['error']}", FailureKind.INTERNAL
         )
-    value = data.get(metric)
+    key = metric_key(metric, samples)
+    value = data.get(key)
     if not isinstance(value, int | float) or not math.isfinite(value):
-        raise EvalStepError(f"{path.name} has no {metric!r} score", FailureKind.INTERNAL)
+        raise EvalStepError(f"{path.name} has no {key!r} score", FailureKind.INTERNAL)
     if not isinstance(data.get("details"), list):
         raise EvalStepError(f"{path.name} has no per-item details", FailureKind.INTERNAL)
     return data
@@ -59,22 +71,33 @@ def evaluation_result(
     items: Mapping[int, EvalItem],
     model: str,
     adapter: str | None,
+    samples: int = 1,
 ) -> EvaluationResult:
-    """The split's EvaluationResult from a validated results JSON."""
+    """The split's EvaluationResult from a validated results JSON (read with the same
+    ``samples``): each item's score is the mean over its samples; an item is shown to the
+    agent as wrong when most of its samples are, with one wrong answer."""
     scores: list[ItemScore] = []
     wrong: list[WrongAnswer] = []
     for detail in data["details"]:
-        index = int(_first(detail["index"]))
-        scores.append(ItemScore(index=index, score=float(_first(detail["score"]))))
+        indexes = {int(i) for i in _replicas(detail["index"], samples)}
+        if len(indexes) != 1:
+            raise EvalStepError(
+                f"replicas of different items grouped: {sorted(indexes)}", FailureKind.INTERNAL
+            )
+        index = indexes.pop()
+        item_scores = [float(x) for x in _replicas(detail["score"], samples)]
+        scores.append(ItemScore(index=index, score=sum(item_scores) / samples))
+        correct = [bool(x) for x in _replicas(detail["correct"], samples)]
         keep = split == "validation" and len(wrong) < MAX_WRONG_ANSWERS
-        if keep and not _first(detail["correct"]):
+        if keep and sum(correct) * 2 < samples:
             item = items[index]
+            predicted = _replicas(detail["pred"], samples)[correct.index(False)]
             wrong.append(
                 WrongAnswer(
                     index=index,
                     prompt=item.question[:TEXT_LIMIT],
                     expected=item.answer[:TEXT_LIMIT],
-                    predicted=str(_first(detail["pred"]))[-TEXT_LIMIT:],
+                    predicted=str(predicted)[-TEXT_LIMIT:],
                 )
             )
     if len(scores) != len(items):
@@ -85,8 +108,9 @@ def evaluation_result(
         split=split,
         benchmark=benchmark,
         metric=metric,
-        score=round(float(data[metric]), 4),
+        score=round(float(data[metric_key(metric, samples)]), 4),
         n_items=len(scores),
+        samples_per_item=samples,
         items=scores,
         wrong_answers=wrong,
         model=model,

@@ -195,6 +195,10 @@ class Evaluation(ApiModel):
     max_out_len: int | None = Field(None, ge=1, le=131072)
     """Most tokens generated per answer; the evaluator's default (4096 on GPU, 512 on CPU)
     when unset. Reasoning models need long answers; toy models should stop early."""
+    samples_per_item: int = Field(1, ge=1, le=64)
+    """Answers generated per item; above 1 they are sampled (temperature 0.6, top-p 0.95)
+    instead of greedy, and every score is the mean over the samples (avg@k), which steadies
+    small splits such as AIME's. Costs that many times the generation."""
     confidence: float = Field(0.9, ge=0.5, le=0.999)
     """A candidate replaces the best only when a paired bootstrap over validation items says
     it is better with at least this probability."""
@@ -264,7 +268,16 @@ class FineTuneCampaignSpec(ApiModel):
         return self.benchmark_description or get_benchmark(self.benchmark).description
 
 
-IMMUTABLE_SPEC_FIELDS = ("baseModel", "benchmark", "datasets", "storage")
+IMMUTABLE_SPEC_FIELDS = (
+    "baseModel",
+    "benchmark",
+    "datasets",
+    "storage",
+    "evaluation.validationLimit",
+    "evaluation.testLimit",
+    "evaluation.samplesPerItem",
+    "evaluation.maxOutLen",
+)
 """Fields that cannot change once the campaign has started: caches and scores depend on them."""
 
 
@@ -383,6 +396,33 @@ class IterationStatus(LenientModel):
     finished_at: datetime | None = None
 
 
+class LockedScoring(LenientModel):
+    """The evaluation settings every score of a campaign depends on: changing them mid-way
+    would compare scores of different item sets or metrics."""
+
+    validation_limit: int
+    test_limit: int
+    samples_per_item: int = 1
+    max_out_len: int | None = None
+
+    @classmethod
+    def of(cls, evaluation: Evaluation) -> LockedScoring:
+        return cls(
+            validation_limit=evaluation.validation_limit,
+            test_limit=evaluation.test_limit,
+            samples_per_item=evaluation.samples_per_item,
+            max_out_len=evaluation.max_out_len,
+        )
+
+
+def _changed(locked: LenientModel, now: LenientModel, prefix: str = "") -> list[str]:
+    return [
+        prefix + (type(locked).model_fields[name].alias or name)
+        for name in type(locked).model_fields
+        if getattr(locked, name) != getattr(now, name)
+    ]
+
+
 class LockedSpec(LenientModel):
     """The spec fields that cannot change once a campaign has started."""
 
@@ -390,6 +430,8 @@ class LockedSpec(LenientModel):
     benchmark: str
     datasets: list[str]
     storage: Storage
+    scoring: LockedScoring | None = None
+    """Absent in campaigns started by operator versions that did not lock it."""
 
     @classmethod
     def of(cls, spec: FineTuneCampaignSpec) -> LockedSpec:
@@ -398,15 +440,20 @@ class LockedSpec(LenientModel):
             benchmark=spec.benchmark,
             datasets=spec.resolved_datasets(),
             storage=spec.storage,
+            scoring=LockedScoring.of(spec.evaluation),
         )
 
     def changed_fields(self, spec: FineTuneCampaignSpec) -> list[str]:
+        """The changed fields' paths under ``spec`` (camelCase, dotted)."""
         now = LockedSpec.of(spec)
-        return [
-            type(self).model_fields[name].alias or name
-            for name in type(self).model_fields
-            if getattr(self, name) != getattr(now, name)
+        changed = [
+            name
+            for name in _changed(self, now)
+            if name != (type(self).model_fields["scoring"].alias or "scoring")
         ]
+        if self.scoring is not None and now.scoring is not None:
+            changed += _changed(self.scoring, now.scoring, "evaluation.")
+        return changed
 
 
 class FineTuneCampaignStatus(LenientModel):

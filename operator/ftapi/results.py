@@ -167,7 +167,8 @@ class TrainingResult(LenientModel):
 
 class ItemScore(LenientModel):
     """One evaluation item's score, for paired comparisons between models: 0-1 for most
-    metrics, -1..1 for Kendall tau (clamped to 0-1 in the termination message)."""
+    metrics, -1..1 for Kendall tau (clamped to 0-1 in the termination message); the mean
+    over the item's samples when several answers are generated per item."""
 
     index: int
     score: float
@@ -192,6 +193,8 @@ class EvaluationResult(LenientModel):
     score: float
     """Core metric, 0-100."""
     n_items: int = Field(ge=0)
+    samples_per_item: int = Field(1, ge=1)
+    """Answers generated per item; scores are means over them (avg@k)."""
     items: list[ItemScore] = Field(default_factory=list)
     wrong_answers: list[WrongAnswer] = Field(default_factory=list)
     model: str

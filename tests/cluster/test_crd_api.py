@@ -67,6 +67,7 @@ def test_valid_campaign_is_accepted_with_defaults(cluster, namespace):
         "gpus": 1,
         "validationLimit": 100,
         "testLimit": 100,
+        "samplesPerItem": 1,
         "confidence": 0.9,
     }
     assert spec["parallelism"] == 1
@@ -156,6 +157,7 @@ MALFORMED = [
     ("training.resources", {"limits": {"memory": "lots"}}, "spec.training.resources.limits"),
     ("training.tolerations", [{"operator": "Sometimes"}], "spec.training.tolerations"),
     ("evaluation.validationLimit", 0, "spec.evaluation.validationLimit"),
+    ("evaluation.samplesPerItem", 65, "spec.evaluation.samplesPerItem"),
     ("storage.workspace", {"claimName": "Not A Name"}, "spec.storage.workspace.claimName"),
     ("hfTokenSecretRef", {"name": "hf-token"}, "spec.hfTokenSecretRef.key"),
     ("suspend", "yes", "spec.suspend"),

@@ -8,6 +8,7 @@ validation evaluation (base model + adapter). The trained model must beat the ba
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,8 @@ class ToyCampaign:
     campaign: Campaign
     baseline: WorkerRun
     evaluation: WorkerRun
+    final_avg3: WorkerRun
+    """The final step (test split) with three sampled answers per item."""
 
     def result(self, path: Path) -> EvaluationResult:
         return EvaluationResult.model_validate_json(path.read_text(encoding="utf-8"))
@@ -50,7 +53,11 @@ def toy_campaign(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> 
     trained = run_worker("fttrainer", campaign.request(StepKind.TRAIN, 0), tmp)
     assert trained.returncode == 0, trained.output[-3000:]
     evaluation = run_worker("fteval", campaign.request(StepKind.EVAL, 0), tmp, EVAL_ENV)
-    return ToyCampaign(campaign, baseline, evaluation)
+    avg3 = campaign.spec(
+        evaluation={"gpus": 0, "validationLimit": 8, "testLimit": 8, "samplesPerItem": 3}
+    )
+    final = run_worker("fteval", campaign.request(StepKind.FINAL, 0, spec=avg3), tmp, EVAL_ENV)
+    return ToyCampaign(campaign, baseline, evaluation, final)
 
 
 def test_baseline_scores_validation_and_test(toy_campaign: ToyCampaign) -> None:
@@ -85,6 +92,27 @@ def test_trained_model_beats_the_base_model(toy_campaign: ToyCampaign) -> None:
     assert decode_item_scores(run.result.item_scores) == [item.score for item in result.items]
     config = (layout.eval_file(0, "validation").parent / "opencompass_config.py").read_text()
     assert "peft_path=" in config and "num_gpus=0" in config
+
+
+def test_several_samples_per_item_are_generated_and_averaged(toy_campaign: ToyCampaign) -> None:
+    run, layout = toy_campaign.final_avg3, toy_campaign.campaign.layout
+    assert run.returncode == 0, run.output[-3000:]
+    assert set(run.result.scores) == {"test"}
+    path = layout.eval_file(0, "test", final=True)
+    result = toy_campaign.result(path)
+    assert result.samples_per_item == 3
+    assert [item.index for item in result.items] == list(range(8, 16))
+    # Each item's score is the share of its three sampled answers that were right.
+    for item in result.items:
+        assert min(abs(item.score * 3 - k) for k in range(4)) < 1e-6, item
+    mean = 100 * sum(item.score for item in result.items) / len(result.items)
+    assert result.score == pytest.approx(mean, abs=0.01)
+    config = (path.parent / "opencompass_config.py").read_text()
+    assert "n=3" in config and "do_sample=True" in config and "temperature=0.6" in config
+    # OpenCompass generated three answers per item: 24 predictions for 8 items.
+    predictions = list((path.parent / "opencompass").rglob("predictions/*/*-test.json"))
+    assert len(predictions) == 1, predictions
+    assert len(json.loads(predictions[0].read_text())) == 24
 
 
 def test_missing_benchmark_set_fails_loudly(campaign: Campaign, tmp_path: Path) -> None:

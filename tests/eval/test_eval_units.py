@@ -202,6 +202,112 @@ class TestOpenCompassConfig:
         assert 'lora_path="/a"' in source and "max_lora_rank=32" in source
         assert "tensor_parallel_size=2" in source and "num_gpus=2" in source
 
+    def test_several_samples_per_item_sample_and_replicate(self) -> None:
+        cpu = model_dict(ModelSpec("m", Path("/m"), None, 0, 32, 4, sampling=True))
+        assert cpu["generation_kwargs"] == {"do_sample": True, "temperature": 0.6, "top_p": 0.95}
+        gpu = model_dict(ModelSpec("m", Path("/m"), None, 1, 32, 4, sampling=True))
+        assert gpu["generation_kwargs"] == {"temperature": 0.6, "top_p": 0.95}
+        assert model_dict(ModelSpec("m", Path("/m"), None, 1, 32, 4))["generation_kwargs"] == {
+            "temperature": 0.0
+        }
+        assert dataset_dict(DatasetSpec("d", Path("/d"), "aime25", 32, samples=4))["n"] == 4
+        assert "n" not in dataset_dict(DatasetSpec("d", Path("/d"), "aime25", 32))
+
+
+class TestSamplesPerItem:
+    """OpenCompass' own replication (``n``) and replica grouping, read by fteval.results."""
+
+    ITEMS = tuple(
+        EvalItem(index=i, question=f"What is {i} + {7 - i}?", answer="7") for i in range(3)
+    )
+
+    def _opencompass_results(self, tmp_path: Path, answers: list[list[str]]) -> dict:
+        from opencompass.datasets import CustomDataset
+
+        from fteval.evaluator import FtBenchmarkEvaluator
+        from fteval.main import write_split_file
+
+        samples = len(answers)
+        path = tmp_path / "validation.jsonl"
+        write_split_file(path, list(self.ITEMS), "Answer in \\boxed{}.")
+        reader = {"input_columns": ["ft_prompt"], "output_column": "ft_answer"}
+        dataset = CustomDataset(path=str(path), local_mode=True, reader_cfg=reader, n=samples)
+        test_set = dataset.test
+        assert len(test_set) == samples * len(self.ITEMS)  # replica after replica
+        predictions = [f"\\boxed{{{a}}}" for replica in answers for a in replica]
+        result = FtBenchmarkEvaluator("aime25").evaluate(
+            1,
+            samples,
+            test_set,
+            predictions=predictions,
+            references=test_set["ft_answer"],
+            test_set=test_set,
+        )
+        return json.loads(json.dumps(result, default=float))  # as OpenCompass writes it
+
+    def test_item_scores_average_the_samples(self, tmp_path: Path) -> None:
+        from fteval.results import evaluation_result, read_results
+
+        # Three samples per item: item 0 always right, item 1 once, item 2 never.
+        answers = [["7", "7", "1"], ["7", "2", "1"], ["7", "3", "1"]]
+        data = self._opencompass_results(tmp_path, answers)
+        path = tmp_path / "results.json"
+        path.write_text(json.dumps(data))
+        assert read_results(path, "accuracy", 3) == data
+        with pytest.raises(EvalStepError, match="no 'accuracy' score"):
+            read_results(path, "accuracy")  # OpenCompass renames the averaged metric
+        result = evaluation_result(
+            data,
+            split="validation",
+            benchmark="aime25",
+            metric="accuracy",
+            items={item.index: item for item in self.ITEMS},
+            model="m",
+            adapter=None,
+            samples=3,
+        )
+        assert [round(i.score, 4) for i in result.items] == [1.0, 0.3333, 0.0]
+        assert result.score == pytest.approx(100 * (1 + 1 / 3) / 3, abs=1e-3)
+        assert result.samples_per_item == 3 and result.n_items == 3
+        # Items wrong in most samples are shown to the agent, with one of the wrong answers.
+        assert [(w.index, w.predicted) for w in result.wrong_answers] == [
+            (1, "\\boxed{2}"),
+            (2, "\\boxed{1}"),
+        ]
+
+    def test_single_sample_results_read_as_before(self, tmp_path: Path) -> None:
+        from fteval.results import evaluation_result
+
+        data = self._opencompass_results(tmp_path, [["7", "7", "1"]])
+        result = evaluation_result(
+            data,
+            split="test",
+            benchmark="aime25",
+            metric="accuracy",
+            items={item.index: item for item in self.ITEMS},
+            model="m",
+            adapter=None,
+        )
+        assert [i.score for i in result.items] == [1.0, 1.0, 0.0]
+        assert result.wrong_answers == []  # never test items
+
+    def test_a_missing_sample_fails_loudly(self, tmp_path: Path) -> None:
+        from fteval.results import evaluation_result
+
+        data = self._opencompass_results(tmp_path, [["7", "7", "1"], ["7", "2", "1"]])
+        data["details"][0]["score"] = data["details"][0]["score"][:1]
+        with pytest.raises(EvalStepError, match="1 answers for 2 asked"):
+            evaluation_result(
+                data,
+                split="validation",
+                benchmark="aime25",
+                metric="accuracy",
+                items={item.index: item for item in self.ITEMS},
+                model="m",
+                adapter=None,
+                samples=2,
+            )
+
 
 class TestSandbox:
     def test_network_is_refused(self) -> None:

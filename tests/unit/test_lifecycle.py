@@ -335,6 +335,37 @@ def test_changing_an_immutable_field_stalls_naming_the_field():
     assert stalled.status == "True" and "spec.benchmark" in stalled.message
 
 
+def test_changing_how_scores_are_measured_stalls_and_restoring_it_resumes():
+    world = World(campaign(budget={"maxIterations": 1}))
+    world.tick()
+    original = world.campaign.spec
+    evaluation = original.evaluation.model_copy(update={"samples_per_item": 4})
+    world.campaign = world.campaign.model_copy(
+        update={"spec": original.model_copy(update={"evaluation": evaluation})}
+    )
+    decision = world.tick()
+    assert not decision.create
+    stalled = next(c for c in decision.status.conditions if c.type == "Stalled")
+    assert stalled.status == "True" and "spec.evaluation.samplesPerItem" in stalled.message
+    assert "spec.evaluation.validationLimit" not in stalled.message
+    world.campaign = world.campaign.model_copy(update={"spec": original})
+    assert world.run().status.phase is Phase.SUCCEEDED
+
+
+def test_campaigns_locked_before_scoring_was_locked_are_not_stalled():
+    from ftapi.campaign import LockedSpec
+
+    ftc = campaign()
+    locked = LockedSpec.of(ftc.spec).model_dump(by_alias=True)
+    del locked["scoring"]  # as written by an operator that did not lock it
+    old = LockedSpec.model_validate(locked)
+    evaluation = ftc.spec.evaluation.model_copy(update={"validation_limit": 7})
+    assert old.changed_fields(ftc.spec.model_copy(update={"evaluation": evaluation})) == []
+    assert LockedSpec.of(ftc.spec).changed_fields(
+        ftc.spec.model_copy(update={"evaluation": evaluation})
+    ) == ["evaluation.validationLimit"]
+
+
 def test_raising_max_iterations_continues_a_finished_campaign():
     world = World(campaign(budget={"maxIterations": 1}))
     assert world.run().status.phase is Phase.SUCCEEDED
