@@ -30,6 +30,7 @@ from ftapi.workspace import CampaignLayout, is_local_model
 COMPLETE_MARKER = ".ftagent-complete"
 QUESTION_KEYS = ("question", "problem", "prompt", "query", "input", "instruction")
 ANSWER_KEYS = ("answer", "final_answer", "output", "label", "target", "solution")
+DATA_FILES = ["*.json", "*.jsonl", "*.parquet"]
 
 
 def _complete(folder: Path) -> bool:
@@ -102,18 +103,43 @@ def _rows(folder: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def normalize_eval_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Maps an evaluation set's columns onto ``{"question", "answer", ...}`` (extra columns
-    are kept for benchmark adapters)."""
+    """Maps an evaluation set's columns onto ``{"question", "answer", ...}``. Extra columns
+    are kept for benchmark adapters, structured ones too (TableBench's ``table``); the same
+    item repeated (TableBench ships one file per prompting style) is kept once."""
     out = []
+    seen: set[str] = set()
     for row in rows:
         question = next((row[k] for k in QUESTION_KEYS if row.get(k) not in (None, "")), None)
         answer = next((row[k] for k in ANSWER_KEYS if row.get(k) not in (None, "")), None)
         if question is None or answer is None:
             continue
-        extra = {k: v for k, v in row.items() if isinstance(v, str | int | float | bool | list)}
-        out.append({**extra, "question": str(question), "answer": str(answer)})
+        extra = {k: v for k, v in row.items() if v is not None and _jsonable(v)}
+        item = {**extra, "question": str(question), "answer": str(answer)}
+        identity = json.dumps(
+            {k: v for k, v in item.items() if not k.startswith("instruction")},
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+        if identity not in seen:
+            seen.add(identity)
+            out.append(item)
     return out
+
+
+def in_subset(row: dict[str, Any], subset: str) -> bool:
+    """Whether a row belongs to the benchmark's subset when the Hub repository does not split
+    it into files: one of its text fields names it (e.g. TableBench's ``qtype``)."""
+    wanted = subset.casefold()
+    return any(isinstance(v, str) and v.casefold() == wanted for v in row.values())
 
 
 def fetch_benchmark(key: str, target_file: Path, token: str | None) -> bool:
@@ -123,17 +149,28 @@ def fetch_benchmark(key: str, target_file: Path, token: str | None) -> bool:
 
     bench = get_benchmark(key)
     raw = target_file.parent / "raw"
-    patterns = [f"*{bench.eval_subset}*"] if bench.eval_subset else None
-    snapshot_download(
-        repo_id=bench.eval_hf_id,
-        repo_type="dataset",
-        local_dir=raw,
-        token=token,
-        allow_patterns=patterns,
-    )
-    rows = normalize_eval_rows(_rows(raw))
+
+    def download(patterns: list[str] | None) -> list[dict[str, Any]]:
+        snapshot_download(
+            repo_id=bench.eval_hf_id,
+            repo_type="dataset",
+            local_dir=raw,
+            token=token,
+            allow_patterns=patterns,
+        )
+        return _rows(raw)
+
+    if bench.eval_subset:
+        # The subset is a file (PANORAMA's PAR4PC...) or a column value (TableBench's qtype).
+        rows = download([f"*{bench.eval_subset}*"])
+        if not rows:
+            rows = [r for r in download(DATA_FILES) if in_subset(r, bench.eval_subset)]
+    else:
+        rows = download(None)
+    rows = normalize_eval_rows(rows)
     if not rows:
-        raise ValueError(f"no question/answer rows found in {bench.eval_hf_id}")
+        subset = f" (subset {bench.eval_subset})" if bench.eval_subset else ""
+        raise ValueError(f"no question/answer rows found in {bench.eval_hf_id}{subset}")
     tmp = target_file.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     tmp.replace(target_file)

@@ -131,3 +131,50 @@ def test_gated_model_needs_the_token(tmp_path):
         allowed, layout = run_prepare(tmp_path / "b", hub, token="hf_secret")
         assert allowed.ok, allowed.message
         assert (layout.base_model_dir("org/tiny") / "model.safetensors").exists()
+
+
+def _tablebench_row(i: int, qtype: str, style: str) -> dict:
+    return {
+        "id": f"q{i}",
+        "qtype": qtype,
+        "qsubtype": "Chart",
+        "instruction_type": style,
+        "instruction": f"[{style}] answer from the table",
+        "table": {"columns": ["year", "sales"], "data": [[2020 + i, i * 10]]},
+        "question": f"Plot sales {i}",
+        "answer": f"y_references = [[{i * 10}]]",
+    }
+
+
+def test_subset_given_as_a_column_keeps_its_rows_once_with_their_tables(tmp_path):
+    with FakeHub() as hub:
+        fill(hub)
+        hub.add("dataset", "Multilingual-Multimodal-NLP/TableInstruct", {"train.json": "[]"})
+        files = {}
+        for style in ("DP", "PoT"):  # the same items, once per prompting style
+            rows = [_tablebench_row(i, "Visualization", style) for i in range(3)]
+            rows += [_tablebench_row(i, "FactChecking", style) for i in range(3, 5)]
+            files[f"TableBench_{style}.jsonl"] = "\n".join(json.dumps(r) for r in rows)
+        hub.add("dataset", "Multilingual-Multimodal-NLP/TableBench", files)
+        result, layout = run_prepare(tmp_path, hub, benchmark="tablebench_visualization")
+        assert result.ok, result.message
+        path = layout.benchmark_file("tablebench_visualization")
+        rows = [json.loads(x) for x in path.read_text().splitlines()]
+        assert [r["question"] for r in rows] == ["Plot sales 0", "Plot sales 1", "Plot sales 2"]
+        assert rows[1]["table"] == {"columns": ["year", "sales"], "data": [[2021, 10]]}
+        assert rows[1]["answer"] == "y_references = [[10]]"
+
+
+def test_subset_found_nowhere_fails_naming_it(tmp_path):
+    with FakeHub() as hub:
+        fill(hub)
+        hub.add("dataset", "Multilingual-Multimodal-NLP/TableInstruct", {"train.json": "[]"})
+        rows = [_tablebench_row(i, "FactChecking", "DP") for i in range(3)]
+        hub.add(
+            "dataset",
+            "Multilingual-Multimodal-NLP/TableBench",
+            {"TableBench.jsonl": "\n".join(json.dumps(r) for r in rows)},
+        )
+        result, _ = run_prepare(tmp_path, hub, benchmark="tablebench_visualization")
+        assert not result.ok
+        assert "TableBench (subset Visualization)" in result.message
