@@ -28,27 +28,39 @@ TERMINATION_MESSAGE_LIMIT = 4096
 
 
 ITEM_SCORE_SCALE = 200
-"""Per-item scores (0-1) travel as one byte each: 0-200, i.e. steps of 0.005."""
+"""Per-item scores travel as one byte each: 0-1 as 0-200 (steps of 0.005); signed scores
+(Kendall tau, -1..1) as 0-200 from -1 (steps of 0.01), marked by a leading ``-``."""
+SIGNED_MARK = "-"
+"""Not in the base64 alphabet: the encoded scores are signed."""
 MAX_ITEM_SCORES = 1000
 """Per-item scores kept in a termination message (base64: 1336 characters)."""
 
 
 def encode_item_scores(scores: Sequence[float]) -> str:
-    """Per-item validation scores (each 0-1) as compact base64, for the termination message
-    and the campaign status (paired comparisons need them, the 4 KiB limit bounds them)."""
-    raw = bytes(round(min(1.0, max(0.0, s)) * ITEM_SCORE_SCALE) for s in scores[:MAX_ITEM_SCORES])
+    """Per-item validation scores (0-1, or -1..1 when any is negative) as compact base64,
+    for the termination message and the campaign status (paired comparisons need them, the
+    4 KiB limit bounds them)."""
+    kept = scores[:MAX_ITEM_SCORES]
+    if any(s < 0 for s in kept):
+        half = ITEM_SCORE_SCALE / 2
+        raw = bytes(round((min(1.0, max(-1.0, s)) + 1) * half) for s in kept)
+        return SIGNED_MARK + base64.b64encode(raw).decode()
+    raw = bytes(round(min(1.0, s) * ITEM_SCORE_SCALE) for s in kept)
     return base64.b64encode(raw).decode()
 
 
 def decode_item_scores(text: str | None) -> list[float] | None:
     if not text:
         return None
+    signed = text.startswith(SIGNED_MARK)
     try:
-        raw = base64.b64decode(text, validate=True)
+        raw = base64.b64decode(text.removeprefix(SIGNED_MARK), validate=True)
     except (binascii.Error, ValueError):
         return None
     if any(b > ITEM_SCORE_SCALE for b in raw):
         return None
+    if signed:
+        return [b / (ITEM_SCORE_SCALE / 2) - 1 for b in raw]
     return [b / ITEM_SCORE_SCALE for b in raw]
 
 
@@ -167,7 +179,7 @@ class TrainingResult(LenientModel):
 
 class ItemScore(LenientModel):
     """One evaluation item's score, for paired comparisons between models: 0-1 for most
-    metrics, -1..1 for Kendall tau (clamped to 0-1 in the termination message); the mean
+    metrics, -1..1 for Kendall tau; the mean
     over the item's samples when several answers are generated per item."""
 
     index: int

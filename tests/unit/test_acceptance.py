@@ -3,6 +3,7 @@ in the lifecycle."""
 
 from __future__ import annotations
 
+import pytest
 from test_lifecycle import World, campaign, default_outcome, ok
 
 from ftapi.campaign import IterationPhase, Phase
@@ -21,6 +22,24 @@ def test_item_scores_round_trip_compactly():
     assert len(text) <= 1400
     assert decode_item_scores(text)[:4] == [0.0, 0.25, 1.0, 0.335]
     assert decode_item_scores("not base64!") is None
+
+
+def test_signed_item_scores_round_trip_without_clamping():
+    taus = [-1.0, -0.33, 0.0, 0.5, 1.0]
+    text = encode_item_scores(taus * 200)
+    assert text.startswith("-") and len(text) <= 1400
+    assert decode_item_scores(text)[:5] == pytest.approx(taus, abs=0.005)
+    assert decode_item_scores("-not base64!") is None
+
+
+def test_kendall_tau_gain_from_negative_orderings_is_seen():
+    # Every ordering went from reversed-ish (tau -0.5) to unrelated (0): a real gain that
+    # clamping the scores to 0-1 would have hidden.
+    best = decode_item_scores(encode_item_scores([-0.5] * 20))
+    candidate = decode_item_scores(encode_item_scores([0.0] * 20))
+    result = compare(0.0, -50.0, candidate, best, confidence=0.9, seed_key="t")
+    assert result.method == "bootstrap" and result.significant
+    assert result.estimate == pytest.approx(50.0)
 
 
 def test_one_more_right_answer_on_aime_is_noise():
