@@ -66,6 +66,9 @@ class ObservedJob:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     gpus: int = 0
+    step: StepKind | None = None
+    """From the Job's step label (names alone are ambiguous: campaigns may be called
+    ``eval-smoke``)."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from the pod's termination message, parsed and bounded by :class:`ftapi.results.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -96,8 +97,18 @@ def observe(
     grace_seconds: float = 30.0,
 ) -> ObservedJob:
     """What one Job's step came to, from its summary and its pods' summaries."""
-    name = str(job["name"])
     step = StepKind(job["step"]) if job.get("step") else None
+    return replace(_observe(job, step, pods, now, grace_seconds), step=step)
+
+
+def _observe(
+    job: Mapping[str, Any],
+    step: StepKind | None,
+    pods: Iterable[Mapping[str, Any]],
+    now: datetime,
+    grace_seconds: float,
+) -> ObservedJob:
+    name = str(job["name"])
     started = _time(job.get("startTime"))
     gpus = int(job.get("gpus") or 0)
     complete = _condition(job, "Complete")

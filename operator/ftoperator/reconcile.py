@@ -22,7 +22,6 @@ from pydantic import ValidationError
 from ftapi import API_GROUP, API_VERSION, PLURAL
 from ftapi.campaign import FineTuneCampaign, IterationPhase
 from ftapi.errors import format_validation_error
-from ftapi.steps import StepKind
 from ftoperator import labels as L
 from ftoperator import metrics
 from ftoperator.builders import build_job
@@ -254,7 +253,7 @@ class Reconciler:
         for job_name in finished_now:
             job = observed.get(job_name)
             if job is not None and job.started_at and job.finished_at:
-                step = _step_of(job_name)
+                step = str(job.step) if job.step else "unknown"
                 metrics.STEP_DURATION.labels(step=step).observe(
                     (job.finished_at - job.started_at).total_seconds()
                 )
@@ -270,10 +269,3 @@ def _consumed_jobs(campaign: FineTuneCampaign, decision: Decision) -> set[str]:
     before = {campaign.status.active_job, *(it.job for it in campaign.status.iterations)}
     after = {decision.status.active_job, *(it.job for it in decision.status.iterations)}
     return {name for name in before - after if name}
-
-
-def _step_of(job_name: str) -> str:
-    for step in StepKind:
-        if f"-{step}-" in job_name:
-            return str(step)
-    return "unknown"

@@ -263,7 +263,9 @@ def test_full_campaign_reaches_succeeded_with_scores(world: World):
     assert any(e.startswith("PhaseSucceeded") for e in events)
     metrics = world.operator.metrics()
     assert 'ftagent_iterations_total{outcome="accepted"} 1.0' in metrics
-    assert "ftagent_step_duration_seconds_count" in metrics
+    for step in ("prepare", "baseline", "agent", "smoke", "train", "eval", "final"):
+        assert f'ftagent_step_duration_seconds_count{{step="{step}"}}' in metrics, step
+    assert 'step="unknown"' not in metrics
 
 
 def test_smoke_failure_goes_to_repair_and_succeeds(world: World):
