@@ -173,14 +173,16 @@ class TrainingResult(LenientModel):
     """Adapter (LoRA) or model (full) folder, relative to the workspace mount."""
     adapter: bool = False
     """True when output_dir holds a LoRA adapter on top of the base model."""
+    merged_dir: str | None = None
+    """Base model + adapter merged, relative to the workspace mount (``FT_MERGE_ADAPTER``)."""
     runtime_seconds: float | None = None
     log_tail: list[str] = Field(default_factory=list)
 
 
 class ItemScore(LenientModel):
     """One evaluation item's score, for paired comparisons between models: 0-1 for most
-    metrics, -1..1 for Kendall tau; the mean
-    over the item's samples when several answers are generated per item."""
+    metrics, -1..1 for Kendall tau; the mean over the item's samples when several answers are
+    generated per item."""
 
     index: int
     score: float

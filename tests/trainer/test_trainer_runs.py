@@ -17,7 +17,6 @@ from fixtures.workspace import Campaign, WorkerRun, run_worker
 from ftapi.campaign import TrainingMethod
 from ftapi.results import FailureKind, TrainingResult
 from ftapi.steps import StepKind
-from fttrainer.main import TrainerResult
 from fttrainer.merge import merge_adapter
 
 SMALL = {"per_device_train_batch_size": 4, "cutoff_len": 256, "learning_rate": 1e-3}
@@ -98,7 +97,7 @@ def test_full_finetuning_train_step(campaign: Campaign, tmp_path: Path) -> None:
     assert run.returncode == 0, run.output[-3000:]
     assert run.result.ok and run.result.step is StepKind.TRAIN and run.result.steps == 3
 
-    result = TrainerResult.model_validate_json(
+    result = TrainingResult.model_validate_json(
         (campaign.layout.train_dir(2) / "result.json").read_text(encoding="utf-8")
     )
     assert result.mode == "full" and not result.adapter and result.merged_dir is None

@@ -59,13 +59,6 @@ TIMEOUT_ENV = "FT_TRAIN_TIMEOUT_SECONDS"
 LOG_TAIL_LINES = 60
 
 
-class TrainerResult(TrainingResult):
-    """TrainingResult plus the merged model folder (proposed for ``ftapi.results``)."""
-
-    merged_dir: str | None = None
-    """Base model + adapter merged, relative to the workspace mount (``--merge`` only)."""
-
-
 class StepFailure(Exception):
     """The step failed before or around the training run."""
 
@@ -144,11 +137,11 @@ def train(request: StepRequest, *, merge: bool = False, timeout: float | None = 
     try:
         result = _train(request, plan, paths, mode, merge=merge, timeout=timeout)
     except StepFailure as failure:
-        result = TrainerResult(
+        result = TrainingResult(
             mode=mode, ok=False, failure=failure.kind, message=str(failure), method=plan.method
         )
     except Exception as exc:  # a bug: still leave a result behind
-        result = TrainerResult(
+        result = TrainingResult(
             mode=mode,
             ok=False,
             failure=FailureKind.INTERNAL,
@@ -178,7 +171,7 @@ def _train(
     *,
     merge: bool,
     timeout: float | None,
-) -> TrainerResult:
+) -> TrainingResult:
     model_config = read_model_config(paths.base_model_dir)
     if not model_config:
         raise StepFailure(
@@ -228,7 +221,7 @@ def _train(
     history = read_loss_history(paths.output_dir)
     steps = total_steps(paths.output_dir)
     tail = outcome.tail[-LOG_TAIL_LINES:]
-    base = TrainerResult(
+    base = TrainingResult(
         mode=mode,
         ok=False,
         method=plan.method,
