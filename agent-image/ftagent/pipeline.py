@@ -1,7 +1,8 @@
 """One agent step from request to files: plan, build data, validate, filter, write.
 
 Called by :mod:`ftagent.main`. The chosen planner drafts a proposal with its data; every
-record is validated (:mod:`ftagent.validation`), ``cutoff_len`` is set from the data's
+record is validated (:mod:`ftagent.validation`) and asked like the evaluator asks (the task
+description in front), ``cutoff_len`` is set from the data's
 99th-percentile length within the model's limits, the config is filtered
 (:mod:`ftagent.config_filter`), and ``data/train.json``, ``data/dataset_info.json`` and, last,
 ``plan.json`` are written into the round folder, so a plan on disk always has its data. A
@@ -55,6 +56,7 @@ def assemble(ctx: AgentContext, draft: Draft) -> tuple[Plan, list[AlpacaRecord],
         leak_index=ctx.leak_index,
         tokens=ctx.tokens,
         max_tokens=ctx.max_record_tokens,
+        task_description=ctx.description,
     )
     if not checked.records:
         raise DataError(f"no usable training records: {checked.summary()}")

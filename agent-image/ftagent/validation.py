@@ -22,6 +22,7 @@ from ftagent.records import AlpacaRecord
 from ftagent.tokens import TokenCounter, percentile
 from ftapi.errors import format_validation_error
 from ftapi.plan import DataStats
+from ftapi.prompts import task_prompt
 
 MAX_INVALID_EXAMPLES = 5
 
@@ -97,8 +98,11 @@ def check_records(
     leak_index: LeakIndex,
     tokens: TokenCounter,
     max_tokens: int,
+    task_description: str = "",
 ) -> CheckedData:
-    """Schema, duplicates, leaks and the token limit, over every record."""
+    """Schema, duplicates, leaks and the token limit, over every record. Instructions that
+    pass get the benchmark's task description in front (:func:`ftapi.prompts.task_prompt`),
+    as the evaluator asks; the leak check sees them without it."""
     records, invalid, examples = parse_records(items)
     seen: set[tuple[str, str, str]] = set()
     unique: list[AlpacaRecord] = []
@@ -107,7 +111,11 @@ def check_records(
         if key not in seen:
             seen.add(key)
             unique.append(record)
-    clean = [r for r in unique if not leak_index.leaks(r.instruction, r.input)]
+    clean = [
+        r.model_copy(update={"instruction": task_prompt(task_description, r.instruction)})
+        for r in unique
+        if not leak_index.leaks(r.instruction, r.input)
+    ]
     lengths = [tokens.record_tokens(r.prompt_text(), r.output) for r in clean]
     kept = [(r, n) for r, n in zip(clean, lengths, strict=True) if n <= max_tokens]
     return CheckedData(

@@ -1,7 +1,8 @@
 """The prompt each evaluation item is asked with: the benchmark description, then the item.
 
-The agent should build its training prompts with :func:`build_prompt` too, so training and
-evaluation see the same text. Called by :mod:`fteval.main`.
+The description prefix is :func:`ftapi.prompts.task_prompt`, which the agent applies to its
+training instructions too, so training and evaluation see the same text. Called by
+:mod:`fteval.main`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from ftapi.prompts import task_prompt
 from fteval.adapters import EvalItem
 
 
@@ -34,11 +36,11 @@ def build_prompt(description: str, item: EvalItem) -> str:
     """The user message: task description, a blank line, the question, then the item's
     table (TableBench, unless the question already holds it) and options."""
     question = item.question.strip()
-    parts = [description.strip(), question]
+    parts = [question]
     table = render_table(item.extra.get("table"))
     if table and table not in question:
         parts.append(f"Table: {table}")
     options = render_choices(item.extra.get("choices"))
     if options:
         parts.append(options)
-    return "\n\n".join(part for part in parts if part)
+    return task_prompt(description, "\n\n".join(part for part in parts if part))

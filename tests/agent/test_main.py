@@ -57,6 +57,9 @@ def test_search_planner_for_every_catalog_dataset(tmp_path: Path, dataset: str) 
     records = read_train_json(request)
     assert result.samples == len(records) > 0
     assert all(r["instruction"].strip() and r["output"].strip() for r in records)
+    # Asked as the evaluator asks: the benchmark's description, a blank line, the item.
+    description = request.spec.resolved_description()
+    assert all(r["instruction"].startswith(description + "\n\n") for r in records)
     assert plan.data_stats is not None
     assert plan.data_stats.records == len(records)
     assert plan.data_stats.leaks_removed <= 1

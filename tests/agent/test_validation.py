@@ -26,6 +26,43 @@ def rec(instruction: str, output: str = "Answer: 1", input_text: str = "") -> di
     return {"instruction": instruction, "input": input_text, "output": output}
 
 
+def test_kept_instructions_get_the_task_description_as_the_evaluator_asks() -> None:
+    from ftapi.prompts import task_prompt
+    from fteval.adapters import EvalItem
+    from fteval.prompts import build_prompt
+
+    description = "AIME problems. Put the final answer within \\boxed{}."
+    question = "What is 3 plus 4?"
+    checked = check_records(
+        [rec(question), rec(task_prompt(description, "What is 1 plus 6?"))],
+        leak_index=LeakIndex([QUESTION]),
+        tokens=TOKENS,
+        max_tokens=4096,
+        task_description=description,
+    )
+    instructions = [r.instruction for r in checked.records]
+    # The same text the evaluator asks an item with; never prefixed twice.
+    assert instructions[0] == build_prompt(description, EvalItem(0, question, "7"))
+    assert instructions[1] == f"{description}\n\nWhat is 1 plus 6?"
+    # Token counts cover the prefix: the trainer's cutoff_len is derived from them.
+    bare = check([rec(question)])
+    assert checked.tokens[0] > bare.tokens[0]
+
+
+def test_short_leaked_question_is_caught_before_the_prefix() -> None:
+    checked = check_records(
+        [rec("Yes or no?"), rec("Something else entirely")],
+        leak_index=LeakIndex(["Yes or no?"]),
+        tokens=TOKENS,
+        max_tokens=4096,
+        task_description="Answer the question.",
+    )
+    assert checked.leaks_removed == 1
+    assert [r.instruction for r in checked.records] == [
+        "Answer the question.\n\nSomething else entirely"
+    ]
+
+
 def test_normalize_ignores_case_punctuation_and_width() -> None:
     assert normalize("  Find THE number—of pairs!!  ") == "find the number of pairs"
     assert normalize("ＡＢＣ１２３") == "abc123"
