@@ -296,7 +296,7 @@ class SearchPlanner:
         rank = f", LoRA rank {values['lora_rank']}" if values["lora_rank"] else ""
         setting = (
             f"{method} with learning rate {_fmt(values['learning_rate'])}, "
-            f"{_fmt(values['epochs'])} epochs{rank} on {values['sample_size']} examples"
+            f"{_fmt(values['epochs'])} epochs{rank} on up to {values['sample_size']} examples"
         )
         if not ctx.history.plans():
             hypothesis = (
