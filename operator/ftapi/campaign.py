@@ -407,12 +407,7 @@ class LockedScoring(LenientModel):
 
     @classmethod
     def of(cls, evaluation: Evaluation) -> LockedScoring:
-        return cls(
-            validation_limit=evaluation.validation_limit,
-            test_limit=evaluation.test_limit,
-            samples_per_item=evaluation.samples_per_item,
-            max_out_len=evaluation.max_out_len,
-        )
+        return cls.model_validate(evaluation.model_dump(include=set(cls.model_fields)))
 
 
 def _changed(locked: LenientModel, now: LenientModel, prefix: str = "") -> list[str]:

@@ -15,7 +15,7 @@ from fixtures.workspace import Campaign
 
 from ftapi.campaign import FineTuneCampaignSpec
 from ftapi.catalog import get_benchmark
-from ftapi.results import FailureKind, TrainingResult
+from ftapi.results import EvaluationResult, FailureKind, TrainingResult
 from ftapi.steps import StepKind
 from fteval import answers, metrics
 from fteval.adapters import EvalItem, get_adapter
@@ -245,8 +245,22 @@ class TestSamplesPerItem:
         )
         return json.loads(json.dumps(result, default=float))  # as OpenCompass writes it
 
+    def _read(self, data: dict, split: str, samples: int = 1) -> EvaluationResult:
+        from fteval.results import evaluation_result
+
+        return evaluation_result(
+            data,
+            split=split,
+            benchmark="aime25",
+            metric="accuracy",
+            items={item.index: item for item in self.ITEMS},
+            model="m",
+            adapter=None,
+            samples=samples,
+        )
+
     def test_item_scores_average_the_samples(self, tmp_path: Path) -> None:
-        from fteval.results import evaluation_result, read_results
+        from fteval.results import read_results
 
         # Three samples per item: item 0 always right, item 1 once, item 2 never.
         answers = [["7", "7", "1"], ["7", "2", "1"], ["7", "3", "1"]]
@@ -256,16 +270,7 @@ class TestSamplesPerItem:
         assert read_results(path, "accuracy", 3) == data
         with pytest.raises(EvalStepError, match="no 'accuracy' score"):
             read_results(path, "accuracy")  # OpenCompass renames the averaged metric
-        result = evaluation_result(
-            data,
-            split="validation",
-            benchmark="aime25",
-            metric="accuracy",
-            items={item.index: item for item in self.ITEMS},
-            model="m",
-            adapter=None,
-            samples=3,
-        )
+        result = self._read(data, "validation", samples=3)
         assert [round(i.score, 4) for i in result.items] == [1.0, 0.3333, 0.0]
         assert result.score == pytest.approx(100 * (1 + 1 / 3) / 3, abs=1e-3)
         assert result.samples_per_item == 3 and result.n_items == 3
@@ -276,37 +281,15 @@ class TestSamplesPerItem:
         ]
 
     def test_single_sample_results_read_as_before(self, tmp_path: Path) -> None:
-        from fteval.results import evaluation_result
-
-        data = self._opencompass_results(tmp_path, [["7", "7", "1"]])
-        result = evaluation_result(
-            data,
-            split="test",
-            benchmark="aime25",
-            metric="accuracy",
-            items={item.index: item for item in self.ITEMS},
-            model="m",
-            adapter=None,
-        )
+        result = self._read(self._opencompass_results(tmp_path, [["7", "7", "1"]]), "test")
         assert [i.score for i in result.items] == [1.0, 1.0, 0.0]
         assert result.wrong_answers == []  # never test items
 
     def test_a_missing_sample_fails_loudly(self, tmp_path: Path) -> None:
-        from fteval.results import evaluation_result
-
         data = self._opencompass_results(tmp_path, [["7", "7", "1"], ["7", "2", "1"]])
         data["details"][0]["score"] = data["details"][0]["score"][:1]
         with pytest.raises(EvalStepError, match="1 answers for 2 asked"):
-            evaluation_result(
-                data,
-                split="validation",
-                benchmark="aime25",
-                metric="accuracy",
-                items={item.index: item for item in self.ITEMS},
-                model="m",
-                adapter=None,
-                samples=2,
-            )
+            self._read(data, "validation", samples=2)
 
 
 class TestSandbox:
