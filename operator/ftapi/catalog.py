@@ -468,6 +468,7 @@ BENCHMARKS: Mapping[str, Benchmark] = _benchmarks(
         domain=Domain.finance,
         datasets=("financeiq",),
         eval_hf_id="Duxiaoman-DI/FinanceIQ",
+        eval_subset="test",
         answer_format=AnswerFormat.choice_letter,
         metric=Metric.accuracy,
         metric_note="5-shot, last capital letter",

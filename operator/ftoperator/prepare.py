@@ -8,6 +8,7 @@ Reads the :class:`~ftapi.steps.StepRequest` from ``FT_STEP_REQUEST`` and writes 
 
 from __future__ import annotations
 
+import csv
 import fnmatch
 import json
 import os
@@ -88,10 +89,18 @@ def fetch_dataset(key: str, target: Path, token: str | None) -> bool:
     return True
 
 
+def _csv_rows(path: Path) -> list[dict[str, Any]]:
+    """A CSV file's rows; the file name is the subject (FinanceIQ: one file per subject)."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return [{"subject": path.stem, **row} for row in csv.DictReader(handle)]
+
+
 def _rows(folder: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for path in sorted(folder.rglob("*")):
-        if path.suffix == ".jsonl":
+        if path.suffix == ".csv":
+            rows += _csv_rows(path)
+        elif path.suffix == ".jsonl":
             rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         elif path.suffix == ".json" and path.name not in ("dataset_info.json",):
             data = json.loads(path.read_text())
@@ -111,6 +120,16 @@ def _jsonable(value: Any) -> bool:
     return True
 
 
+def _first_filled(row: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    """The row's column for the first of ``keys`` (any case) that holds a value."""
+    by_name = {str(k).casefold(): k for k in row}
+    for key in keys:
+        column = by_name.get(key)
+        if column is not None and row[column] not in (None, ""):
+            return column
+    return None
+
+
 def normalize_eval_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Maps an evaluation set's columns onto ``{"question", "answer", ...}``. Extra columns
     are kept for benchmark adapters, structured ones too (TableBench's ``table``); the same
@@ -118,11 +137,19 @@ def normalize_eval_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     seen: set[str] = set()
     for row in rows:
-        question = next((row[k] for k in QUESTION_KEYS if row.get(k) not in (None, "")), None)
-        answer = next((row[k] for k in ANSWER_KEYS if row.get(k) not in (None, "")), None)
-        if question is None or answer is None:
+        question_key = _first_filled(row, QUESTION_KEYS)
+        answer_key = _first_filled(row, ANSWER_KEYS)
+        if question_key is None or answer_key is None:
             continue
-        extra = {k: v for k, v in row.items() if v is not None and _jsonable(v)}
+        question, answer = row[question_key], row[answer_key]
+        extra = {
+            k: v
+            for k, v in row.items()
+            if k not in (question_key, answer_key) and v is not None and _jsonable(v)
+        }
+        choices = option_columns(row)
+        if choices and "choices" not in extra:
+            extra = {k: v for k, v in extra.items() if k not in choices} | {"choices": choices}
         item = {**extra, "question": str(question), "answer": str(answer)}
         identity = json.dumps(
             {k: v for k, v in item.items() if not k.startswith("instruction")},
@@ -133,6 +160,14 @@ def normalize_eval_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             seen.add(identity)
             out.append(item)
     return out
+
+
+def option_columns(row: dict[str, Any]) -> dict[str, str]:
+    """Options given as one column per letter (FinanceIQ's ``A``..``D``) as {letter: text}."""
+    letters = [letter for letter in "ABCDEFGH" if isinstance(row.get(letter), str)]
+    if letters[:2] != ["A", "B"] or letters != list("ABCDEFGH"[: len(letters)]):
+        return {}
+    return {letter: row[letter] for letter in letters}
 
 
 def in_subset(row: dict[str, Any], subset: str) -> bool:

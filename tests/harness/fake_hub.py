@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import threading
+import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -51,7 +52,7 @@ class FakeHub:
 
             def handle_request(self, body: bool) -> None:
                 hub.requests.append(f"{self.command} {self.path}")
-                path = self.path.split("?", 1)[0]
+                path = urllib.parse.unquote(self.path.split("?", 1)[0])  # non-ASCII names
                 api = re.fullmatch(r"/api/(models|datasets)/(.+?)/revision/([^/]+)", path)
                 resolve = re.fullmatch(r"/(datasets/)?(.+?)/resolve/([^/]+)/(.+)", path)
                 if api:

@@ -178,3 +178,34 @@ def test_subset_found_nowhere_fails_naming_it(tmp_path):
         result, _ = run_prepare(tmp_path, hub, benchmark="tablebench_visualization")
         assert not result.ok
         assert "TableBench (subset Visualization)" in result.message
+
+
+def _finance_csv(subject: str, n: int) -> str:
+    lines = ["Question,A,B,C,D,Answer"]
+    lines += [
+        f"{subject}题{i}：哪项正确？,甲{i},乙{i},丙{i},丁{i},{'ABCD'[i % 4]}" for i in range(n)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_csv_evaluation_set_with_option_columns(tmp_path):
+    """FinanceIQ: one CSV per subject, options A-D as columns, the dev split for few-shot."""
+    with FakeHub() as hub:
+        fill(hub)
+        files = {
+            "data/test/银行.csv": _finance_csv("银行", 3),
+            "data/test/保险.csv": _finance_csv("保险", 2),
+            "data/dev/银行.csv": _finance_csv("开发", 2),
+        }
+        hub.add("dataset", "Duxiaoman-DI/FinanceIQ", files)
+        result, layout = run_prepare(tmp_path, hub, benchmark="FinanceIQ_gen")
+        assert result.ok, result.message
+        path = layout.benchmark_file("FinanceIQ_gen")
+        rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+        assert len(rows) == 5 and not any("开发" in r["question"] for r in rows)
+        assert rows[0] == {
+            "subject": "保险",
+            "choices": {"A": "甲0", "B": "乙0", "C": "丙0", "D": "丁0"},
+            "question": "保险题0：哪项正确？",
+            "answer": "A",
+        }
