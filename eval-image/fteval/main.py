@@ -28,7 +28,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ftapi.catalog import get_benchmark
+from ftapi.catalog import Benchmark, get_benchmark
 from ftapi.errors import format_validation_error
 from ftapi.results import FailureKind, StepResult, encode_item_scores
 from ftapi.steps import (
@@ -54,7 +54,7 @@ from fteval.errors import EvalStepError
 from fteval.items import load_items, split_items
 from fteval.judge import judge_from_spec
 from fteval.occonfig import DatasetSpec, ModelSpec, render_config
-from fteval.prompts import build_prompt
+from fteval.prompts import build_prompt, choose_shots
 from fteval.results import evaluation_result, read_results
 from fteval.runner import run_opencompass
 from fteval.targets import EvalTarget, requested_splits, resolve_target, result_file, step_dir
@@ -80,19 +80,44 @@ class EvalSettings:
         )
 
 
-def write_split_file(path: Path, items: list[EvalItem], description: str) -> None:
+def write_split_file(
+    path: Path, items: list[EvalItem], description: str, shots: Shots | None = None
+) -> None:
     """The OpenCompass dataset of one split: prompt, answer, index, question, extras."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as handle:
         for item in items:
+            examples = choose_shots(item, shots.pool, shots.count) if shots else []
+            answer_format = shots.answer_format if shots else ""
             row = {
-                PROMPT_COLUMN: build_prompt(description, item),
+                PROMPT_COLUMN: build_prompt(description, item, examples, answer_format),
                 ANSWER_COLUMN: item.answer,
                 INDEX_COLUMN: item.index,
                 QUESTION_COLUMN: item.question,
                 EXTRA_COLUMN: json.dumps(dict(item.extra), ensure_ascii=False),
             }
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+@dataclass(frozen=True)
+class Shots:
+    """A few-shot benchmark's in-context examples."""
+
+    pool: list[EvalItem]
+    count: int
+    answer_format: str
+
+
+def load_shots(benchmark: Benchmark, layout: CampaignLayout) -> Shots | None:
+    """The benchmark's examples; None for a zero-shot benchmark, or (logged) when the cache
+    was prepared before examples were kept."""
+    if not benchmark.shots:
+        return None
+    path = layout.shots_file(benchmark.key)
+    if not path.is_file():
+        print(f"fteval: {path} is missing: evaluating zero-shot", file=sys.stderr)
+        return None
+    return Shots(load_items(path), benchmark.shots, benchmark.shots_answer)
 
 
 def _lora_rank(adapter_dir: Path | None) -> int | None:
@@ -125,6 +150,7 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
     target: EvalTarget = resolve_target(request, layout)
     splits = requested_splits(request)
     items = load_items(layout.benchmark_file(benchmark.key))
+    shots = load_shots(benchmark, layout)
     folder = step_dir(request, layout)
     description = spec.resolved_description()
     samples = spec.evaluation.samples_per_item
@@ -142,7 +168,7 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
         )
         chosen[split] = split_items(items, benchmark, split, limit)
         data_file = folder / "data" / f"{split}.jsonl"
-        write_split_file(data_file, chosen[split], description)
+        write_split_file(data_file, chosen[split], description, shots)
         datasets.append(
             DatasetSpec(
                 abbr=f"{benchmark.key}-{split}",

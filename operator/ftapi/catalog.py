@@ -127,6 +127,13 @@ class Benchmark(BaseModel):
     """Default task description, stating the task and the expected output format."""
     eval_size: int | None = None
     """Number of items in the evaluation set, when known."""
+    shots: int = 0
+    """In-context examples in front of every evaluation item (FinanceIQ: 5-shot)."""
+    shots_subset: str | None = None
+    """Where the in-context examples come from: a file name pattern of the evaluation set's
+    repository, like ``eval_subset`` (FinanceIQ: its ``dev`` files, one per subject)."""
+    shots_answer: str = "Answer: {answer}"
+    """How an in-context example's answer is written after it."""
 
     def split_ranges(self, n_items: int, limit: int = 100) -> tuple[range, range]:
         """Return (validation, test) item ranges over an evaluation set of ``n_items``.
@@ -469,6 +476,9 @@ BENCHMARKS: Mapping[str, Benchmark] = _benchmarks(
         datasets=("financeiq",),
         eval_hf_id="Duxiaoman-DI/FinanceIQ",
         eval_subset="test",
+        shots=5,
+        shots_subset="dev",
+        shots_answer="答案：{answer}",
         answer_format=AnswerFormat.choice_letter,
         metric=Metric.accuracy,
         metric_note="5-shot, last capital letter",

@@ -66,6 +66,10 @@ class CampaignLayout:
     def benchmark_file(self, benchmark: str) -> Path:
         return Path(self.paths.datasets) / "bench" / benchmark / "eval.jsonl"
 
+    def shots_file(self, benchmark: str) -> Path:
+        """The in-context examples of a few-shot benchmark (same row format as eval.jsonl)."""
+        return Path(self.paths.datasets) / "bench" / benchmark / "shots.jsonl"
+
     # workspace
     def iteration_dir(self, iteration: int) -> Path:
         return self.root / f"iter-{iteration:03d}"

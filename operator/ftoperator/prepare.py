@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ftapi.catalog import get_benchmark, get_dataset
+from ftapi.catalog import Benchmark, get_benchmark, get_dataset
 from ftapi.results import FailureKind, StepResult
 from ftapi.steps import (
     DEFAULT_TERMINATION_LOG,
@@ -177,38 +177,56 @@ def in_subset(row: dict[str, Any], subset: str) -> bool:
     return any(isinstance(v, str) and v.casefold() == wanted for v in row.values())
 
 
-def fetch_benchmark(key: str, target_file: Path, token: str | None) -> bool:
-    if target_file.exists():
-        return False
-    from huggingface_hub import snapshot_download
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    tmp.replace(path)
 
-    bench = get_benchmark(key)
-    raw = target_file.parent / "raw"
+
+def _benchmark_rows(
+    bench: Benchmark, subset: str | None, folder: Path, token: str | None
+) -> list[dict[str, Any]]:
+    """The normalised rows of ``subset`` of the benchmark's repository (all when None)."""
+    from huggingface_hub import snapshot_download
 
     def download(patterns: list[str] | None) -> list[dict[str, Any]]:
         snapshot_download(
             repo_id=bench.eval_hf_id,
             repo_type="dataset",
-            local_dir=raw,
+            local_dir=folder,
             token=token,
             allow_patterns=patterns,
         )
-        return _rows(raw)
+        return _rows(folder)
 
-    if bench.eval_subset:
+    if subset:
         # The subset is a file (PANORAMA's PAR4PC...) or a column value (TableBench's qtype).
-        rows = download([f"*{bench.eval_subset}*"])
+        rows = download([f"*{subset}*"])
         if not rows:
-            rows = [r for r in download(DATA_FILES) if in_subset(r, bench.eval_subset)]
+            rows = [r for r in download(DATA_FILES) if in_subset(r, subset)]
     else:
         rows = download(None)
     rows = normalize_eval_rows(rows)
     if not rows:
-        subset = f" (subset {bench.eval_subset})" if bench.eval_subset else ""
-        raise ValueError(f"no question/answer rows found in {bench.eval_hf_id}{subset}")
-    tmp = target_file.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    tmp.replace(target_file)
+        named = f" (subset {subset})" if subset else ""
+        raise ValueError(f"no question/answer rows found in {bench.eval_hf_id}{named}")
+    return rows
+
+
+def fetch_benchmark(key: str, layout: CampaignLayout, token: str | None) -> bool:
+    """The evaluation set and, for a few-shot benchmark, its in-context examples; each file
+    is written whole (renamed into place), so one that exists is complete."""
+    bench = get_benchmark(key)
+    target, shots = layout.benchmark_file(key), layout.shots_file(key)
+    need_shots = bench.shots > 0 and not shots.exists()
+    if target.exists() and not need_shots:
+        return False
+    folder = target.parent
+    if need_shots:
+        rows = _benchmark_rows(bench, bench.shots_subset, folder / "raw-shots", token)
+        _write_jsonl(shots, rows)
+    if not target.exists():
+        _write_jsonl(target, _benchmark_rows(bench, bench.eval_subset, folder / "raw", token))
     return True
 
 
@@ -271,7 +289,7 @@ def run(request: StepRequest) -> StepResult:
         (
             f"benchmark {spec.benchmark!r} ({bench.eval_hf_id})",
             spec.benchmark,
-            lambda: fetch_benchmark(spec.benchmark, layout.benchmark_file(spec.benchmark), token),
+            lambda: fetch_benchmark(spec.benchmark, layout, token),
         )
     )
     fetched: list[str] = []

@@ -23,7 +23,7 @@ from fteval.errors import EvalStepError
 from fteval.items import load_items, split_items
 from fteval.judge import JudgeConfig, judge_from_spec, llm_judge_equivalent, parse_verdict
 from fteval.occonfig import DatasetSpec, ModelSpec, dataset_dict, model_dict, render_config
-from fteval.prompts import build_prompt
+from fteval.prompts import build_prompt, choose_shots
 from fteval.sandbox import run_chart_code
 from fteval.targets import requested_splits, resolve_target, result_file
 
@@ -128,6 +128,54 @@ class TestItems:
         assert with_table == 'T.\n\nSum a?\n\nTable: {"columns": ["a"], "data": [[1]]}'
         inline = EvalItem(0, 'Sum a of {"columns": ["a"], "data": [[1]]}?', "1", {"table": table})
         assert "Table:" not in build_prompt("T.", inline)
+
+    def test_few_shot_prompt_puts_answered_examples_of_the_subject_first(self) -> None:
+        def finance(i: int, subject: str) -> EvalItem:
+            return EvalItem(i, f"{subject} q{i}?", "AB"[i % 2], {"subject": subject})
+
+        pool = [finance(0, "tax"), finance(1, "bank"), finance(2, "bank"), finance(3, "tax")]
+        item = finance(9, "bank")
+        shots = choose_shots(item, pool, 3)
+        assert [s.index for s in shots] == [1, 2, 0]  # its subject first, then file order
+        prompt = build_prompt("Finance.", item, shots, "答案：{answer}")
+        assert prompt == (
+            "Finance.\n\nbank q1?\n答案：B\n\nbank q2?\n答案：A\n\ntax q0?\n答案：A\n\nbank q9?"
+        )
+
+    def test_financeiq_split_files_are_five_shot(self, tmp_path: Path) -> None:
+        from ftapi.steps import MountPaths
+        from ftapi.workspace import CampaignLayout
+        from fteval.main import load_shots, write_split_file
+
+        paths = MountPaths(
+            models=str(tmp_path / "m"), datasets=str(tmp_path / "d"), workspace=str(tmp_path / "w")
+        )
+        layout = CampaignLayout(paths, "ns", "c")
+        benchmark = get_benchmark("FinanceIQ_gen")
+        assert load_shots(benchmark, layout) is None  # a cache prepared without examples
+        layout.shots_file(benchmark.key).parent.mkdir(parents=True)
+        rows = [
+            {
+                "subject": "银行",
+                "question": f"例{i}",
+                "answer": "C",
+                "choices": {"A": "甲", "C": "丙"},
+            }
+            for i in range(7)
+        ]
+        layout.shots_file(benchmark.key).write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+        )
+        shots = load_shots(benchmark, layout)
+        assert shots is not None and shots.count == 5 and len(shots.pool) == 7
+        item = EvalItem(0, "问题？", "A", {"subject": "银行", "choices": {"A": "甲", "C": "丙"}})
+        path = tmp_path / "validation.jsonl"
+        write_split_file(path, [item], benchmark.description, shots)
+        prompt = json.loads(path.read_text(encoding="utf-8"))["ft_prompt"]
+        assert prompt.startswith(benchmark.description + "\n\n例0")
+        assert prompt.count("答案：C") == 5 and "例5" not in prompt
+        assert prompt.endswith("问题？\n\nA. 甲\nC. 丙")
+        assert load_shots(get_benchmark("aime25"), layout) is None  # zero-shot benchmarks
 
 
 class TestTargets:

@@ -209,3 +209,9 @@ def test_csv_evaluation_set_with_option_columns(tmp_path):
             "question": "保险题0：哪项正确？",
             "answer": "A",
         }
+        # The dev split holds the 5-shot examples, kept apart from the evaluation set.
+        shots = [json.loads(x) for x in layout.shots_file("FinanceIQ_gen").read_text().splitlines()]
+        assert [(r["subject"], r["question"]) for r in shots] == [
+            ("银行", "开发题0：哪项正确？"),
+            ("银行", "开发题1：哪项正确？"),
+        ]
