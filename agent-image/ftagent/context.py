@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ftagent.errors import RequestError
 from ftagent.history import History, load_history
-from ftagent.leakcheck import LeakIndex, load_questions
+from ftagent.leakcheck import LeakIndex, scored_questions
 from ftagent.model_info import ModelInfo, describe_model
 from ftagent.rawdata import RawDatasetFiles, discover
 from ftagent.tokens import TokenCounter
@@ -127,4 +127,11 @@ class AgentContext:
 
     @cached_property
     def leak_index(self) -> LeakIndex:
-        return LeakIndex(load_questions(self.layout.benchmark_file(self.spec.benchmark)))
+        evaluation = self.spec.evaluation
+        questions = scored_questions(
+            self.layout.benchmark_file(self.spec.benchmark),
+            self.benchmark,
+            evaluation.validation_limit,
+            evaluation.test_limit,
+        )
+        return LeakIndex(questions)

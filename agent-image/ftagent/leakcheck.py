@@ -1,10 +1,11 @@
-"""The leak check: no question of the benchmark's evaluation set may appear in training data.
+"""The leak check: no question the campaign is scored on may appear in training data.
 
-The evaluation set (``CampaignLayout.benchmark_file``, JSON Lines with a ``question`` per item)
-holds the validation items (first) and the test items (last); the check covers every item, so
-both splits are protected. Texts are normalised (Unicode NFKC, case-folded, punctuation to
-spaces, CJK characters spaced, whitespace collapsed) and a record leaks when a normalised
-question occurs inside its normalised prompt (instruction and input). Used by
+The evaluation set (``CampaignLayout.benchmark_file``, JSON Lines with a ``question`` per
+item) holds the validation items (first) and the test items (last); the check covers both
+splits as the campaign's ``evaluation.validationLimit``/``testLimit`` cut them (locked once
+it starts). Texts are normalised (Unicode NFKC, case-folded, punctuation to spaces, CJK
+characters spaced, whitespace collapsed) and a record leaks when a normalised question
+occurs inside its normalised prompt (instruction and input). Used by
 :mod:`ftagent.validation`.
 """
 
@@ -17,6 +18,7 @@ import unicodedata
 from pathlib import Path
 
 from ftagent.errors import EnvironmentFailure
+from ftapi.catalog import Benchmark
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +41,16 @@ def normalize(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def load_questions(path: Path) -> list[str]:
-    """The questions of a benchmark evaluation set (one JSON object per line)."""
+def read_questions(path: Path) -> list[str | None]:
+    """The question of every item of a benchmark evaluation set (one JSON object per
+    non-blank line), None where an item has none; positions are the evaluator's item
+    indexes."""
     if not path.is_file():
         raise EnvironmentFailure(
             f"benchmark evaluation set {path} is missing: the leak check cannot run "
             "(the prepare step did not write it)"
         )
-    questions = []
+    questions: list[str | None] = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -67,9 +71,25 @@ def load_questions(path: Path) -> list[str]:
             )
             if text is None:
                 log.warning("%s line %d has no question text; not checked", path, number)
-                continue
             questions.append(text)
     return questions
+
+
+def load_questions(path: Path) -> list[str]:
+    """Every question of a benchmark evaluation set."""
+    return [q for q in read_questions(path) if q is not None]
+
+
+def scored_questions(
+    path: Path, benchmark: Benchmark, validation_limit: int, test_limit: int
+) -> list[str]:
+    """The questions of the items a campaign scores: its validation and test splits, cut
+    as the evaluator cuts them (``Benchmark.split_ranges``). Items of a large evaluation set
+    that neither split uses (FinanceIQ's) are not protected, so they may be trained on."""
+    questions = read_questions(path)
+    validation, _ = benchmark.split_ranges(len(questions), validation_limit)
+    _, test = benchmark.split_ranges(len(questions), test_limit)
+    return [q for i in (*validation, *test) if (q := questions[i]) is not None]
 
 
 class LeakIndex:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,23 @@ def test_token_helpers() -> None:
     assert approximate_tokens("你好世界") == 4
     assert percentile([1, 2, 3, 4, 100], 99) == 100
     assert percentile(list(range(1, 101)), 50) == 50
+
+
+def test_only_the_scored_items_are_protected(tmp_path: Path) -> None:
+    """A large evaluation set (FinanceIQ's test split): the validation and test splits, cut
+    as the evaluator cuts them, are protected; the items neither uses may be trained on."""
+    from ftagent.leakcheck import scored_questions
+    from ftapi.catalog import get_benchmark
+
+    path = tmp_path / "eval.jsonl"
+    lines = [
+        json.dumps({"question": f"Finance question number {i} about banks?"}) for i in range(10)
+    ]
+    lines.insert(3, json.dumps({"answer": "no question"}))  # an item all the same
+    path.write_text("\n".join(lines) + "\n")
+    scored = scored_questions(path, get_benchmark("FinanceIQ_gen"), 2, 3)
+    numbers = [int(q.split()[3]) for q in scored]
+    assert numbers == [0, 1, 7, 8, 9]  # items 0-1 validation, the last three test
+    index = LeakIndex(scored)
+    assert index.leaks("Finance question number 8 about banks?")
+    assert not index.leaks("Finance question number 5 about banks?")
