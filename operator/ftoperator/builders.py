@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ftapi.campaign import FineTuneCampaign, Resources
+from ftapi.campaign import FineTuneCampaign, FineTuneCampaignSpec, Resources
 from ftapi.steps import (
     DEFAULT_TERMINATION_LOG,
     EVAL_STEPS,
@@ -178,6 +178,15 @@ def _volumes(
     return volumes, mounts
 
 
+def active_deadline(config: OperatorConfig, spec: FineTuneCampaignSpec, step: StepKind) -> int:
+    """The operator's deadline for the step; evaluation steps generate
+    ``evaluation.samplesPerItem`` answers per item, so they get that many times as long."""
+    deadline = config.active_deadline_seconds[step]
+    if step in EVAL_STEPS:
+        deadline *= spec.evaluation.samples_per_item
+    return deadline
+
+
 def build_job(
     campaign: FineTuneCampaign, create: CreateJob, config: OperatorConfig
 ) -> dict[str, Any]:
@@ -247,7 +256,7 @@ def build_job(
         },
         "spec": {
             "backoffLimit": 0,  # the operator decides about retries, not the Job controller
-            "activeDeadlineSeconds": config.active_deadline_seconds[step],
+            "activeDeadlineSeconds": active_deadline(config, spec, step),
             "ttlSecondsAfterFinished": config.ttl_seconds_after_finished,
             "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },

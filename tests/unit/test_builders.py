@@ -186,3 +186,13 @@ def test_search_planner_pods_never_get_the_llm_key():
     )
     for step in (StepKind.AGENT, StepKind.EVAL):
         assert "FT_LLM_API_KEY" not in env(job_for(ftc, step, iteration=0))
+
+
+def test_evaluation_deadlines_grow_with_samples_per_item():
+    config = OperatorConfig()
+    sampled = campaign(evaluation={"samplesPerItem": 4})
+    for step in (StepKind.BASELINE, StepKind.EVAL, StepKind.FINAL):
+        job = job_for(sampled, step, config, iteration=0)
+        assert job["spec"]["activeDeadlineSeconds"] == 4 * config.active_deadline_seconds[step]
+    train = job_for(sampled, StepKind.TRAIN, config, iteration=0)
+    assert train["spec"]["activeDeadlineSeconds"] == config.active_deadline_seconds[StepKind.TRAIN]
