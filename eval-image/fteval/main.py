@@ -32,10 +32,8 @@ from ftapi.catalog import Benchmark, get_benchmark
 from ftapi.errors import format_validation_error
 from ftapi.results import FailureKind, StepResult, encode_item_scores
 from ftapi.steps import (
-    DEFAULT_TERMINATION_LOG,
     EVAL_STEPS,
     STEP_REQUEST_ENV,
-    TERMINATION_LOG_ENV,
     Split,
     StepKind,
     StepRequest,
@@ -236,17 +234,6 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
     )
 
 
-def write_termination_message(result: StepResult) -> None:
-    """Write the one termination message (to stderr too when the file is not writable)."""
-    path = Path(os.environ.get(TERMINATION_LOG_ENV, DEFAULT_TERMINATION_LOG))
-    message = result.dump_message()
-    try:
-        path.write_text(message, encoding="utf-8")
-    except OSError as exc:
-        print(f"fteval: cannot write {path}: {exc}", file=sys.stderr)
-    print(f"fteval result: {message}", flush=True)
-
-
 def main() -> int:
     raw = os.environ.get(STEP_REQUEST_ENV)
     step = requested_step(raw, StepKind.EVAL)
@@ -271,5 +258,5 @@ def main() -> int:
         result = StepResult(
             step=step, ok=False, failure=FailureKind.INTERNAL, message=message[-2048:]
         )
-    write_termination_message(result)
+    result.write_message("fteval")
     return 0 if result.ok else 1

@@ -12,8 +12,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
+import sys
 from collections.abc import Sequence
 from enum import StrEnum
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError
@@ -21,7 +24,7 @@ from pydantic import Field, ValidationError
 from ftapi.base import LenientModel
 from ftapi.campaign import TrainingMethod
 from ftapi.errors import format_validation_error
-from ftapi.steps import Split, StepKind
+from ftapi.steps import DEFAULT_TERMINATION_LOG, TERMINATION_LOG_ENV, Split, StepKind
 
 TERMINATION_MESSAGE_LIMIT = 4096
 """Bytes of the termination message the kubelet keeps (kuberuntime's maxMessageLength)."""
@@ -126,6 +129,17 @@ class StepResult(LenientModel):
             }
         )
         return shorter.model_dump_json(exclude_none=True)
+
+    def write_message(self, program: str) -> None:
+        """Write the termination message to the file named by ``FT_TERMINATION_LOG`` and the
+        pod log (and to stderr when the file is not writable)."""
+        path = Path(os.environ.get(TERMINATION_LOG_ENV, DEFAULT_TERMINATION_LOG))
+        message = self.dump_message()
+        try:
+            path.write_text(message, encoding="utf-8")
+        except OSError as exc:
+            print(f"{program}: cannot write {path}: {exc}", file=sys.stderr)
+        print(f"{program} result: {message}", flush=True)
 
     @classmethod
     def parse_message(cls, text: str | None, expected: StepKind | None = None) -> StepResult:

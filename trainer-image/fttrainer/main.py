@@ -36,9 +36,7 @@ from ftapi.errors import format_validation_error
 from ftapi.plan import Plan
 from ftapi.results import FailureKind, StepResult, TrainingResult
 from ftapi.steps import (
-    DEFAULT_TERMINATION_LOG,
     STEP_REQUEST_ENV,
-    TERMINATION_LOG_ENV,
     TRAINER_STEPS,
     StepKind,
     StepRequest,
@@ -279,17 +277,6 @@ def _train(
     return result
 
 
-def write_termination_message(result: StepResult) -> None:
-    """Write the one termination message (to stderr too when the file is not writable)."""
-    path = Path(os.environ.get(TERMINATION_LOG_ENV, DEFAULT_TERMINATION_LOG))
-    message = result.dump_message()
-    try:
-        path.write_text(message, encoding="utf-8")
-    except OSError as exc:
-        print(f"fttrainer: cannot write {path}: {exc}", file=sys.stderr)
-    print(f"fttrainer result: {message}", flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     merge = "--merge" in args or os.environ.get(MERGE_ENV, "") in ("1", "true", "yes")
@@ -316,5 +303,5 @@ def main(argv: list[str] | None = None) -> int:
         result = StepResult(
             step=step, ok=False, failure=FailureKind.INTERNAL, message=_internal_message(exc)
         )
-    write_termination_message(result)
+    result.write_message("fttrainer")
     return 0 if result.ok else 1
