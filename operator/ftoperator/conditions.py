@@ -22,37 +22,21 @@ def set_condition(
 ) -> list[Condition]:
     if isinstance(value, bool):
         value = ConditionStatus.TRUE if value else ConditionStatus.FALSE
-    out: list[Condition] = []
-    found = False
-    for cond in conditions:
-        if cond.type != kind:
-            out.append(cond)
-            continue
-        found = True
-        transition = cond.last_transition_time if cond.status == value else now
-        out.append(
-            Condition(
-                type=kind,
-                status=value,
-                reason=reason,
-                message=message[:32768],
-                last_transition_time=transition,
-                observed_generation=generation,
-            )
+
+    def updated(previous: Condition | None) -> Condition:
+        transition = now
+        if previous is not None and previous.status == value:
+            transition = previous.last_transition_time
+        return Condition(
+            type=kind,
+            status=value,
+            reason=reason,
+            message=message[:32768],
+            last_transition_time=transition,
+            observed_generation=generation,
         )
-    if not found:
-        out.append(
-            Condition(
-                type=kind,
-                status=value,
-                reason=reason,
-                message=message[:32768],
-                last_transition_time=now,
-                observed_generation=generation,
-            )
-        )
+
+    out = [updated(cond) if cond.type == kind else cond for cond in conditions]
+    if not any(cond.type == kind for cond in conditions):
+        out.append(updated(None))
     return out
-
-
-def get_condition(conditions: list[Condition], kind: str) -> Condition | None:
-    return next((c for c in conditions if c.type == kind), None)
