@@ -11,7 +11,6 @@ occurs inside its normalised prompt (instruction and input). Used by
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import unicodedata
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from ftagent.errors import EnvironmentFailure
 from ftapi.catalog import Benchmark
+from ftapi.jsonlines import JsonLineError, parse_json_lines
 
 log = logging.getLogger(__name__)
 
@@ -50,28 +50,23 @@ def read_questions(path: Path) -> list[str | None]:
             f"benchmark evaluation set {path} is missing: the leak check cannot run "
             "(the prepare step did not write it)"
         )
+    try:
+        items = parse_json_lines(path.read_text(encoding="utf-8"))
+    except JsonLineError as exc:
+        raise EnvironmentFailure(f"{path} line {exc.number} is not JSON: {exc.msg}") from exc
     questions: list[str | None] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise EnvironmentFailure(f"{path} line {number} is not JSON: {exc.msg}") from exc
-            text = next(
-                (
-                    item[key]
-                    for key in QUESTION_KEYS
-                    if isinstance(item, dict)
-                    and isinstance(item.get(key), str)
-                    and item[key].strip()
-                ),
-                None,
-            )
-            if text is None:
-                log.warning("%s line %d has no question text; not checked", path, number)
-            questions.append(text)
+    for number, item in items:
+        text = next(
+            (
+                item[key]
+                for key in QUESTION_KEYS
+                if isinstance(item, dict) and isinstance(item.get(key), str) and item[key].strip()
+            ),
+            None,
+        )
+        if text is None:
+            log.warning("%s line %d has no question text; not checked", path, number)
+        questions.append(text)
     return questions
 
 

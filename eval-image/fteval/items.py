@@ -1,8 +1,9 @@
 """The benchmark's evaluation set: read ``eval.jsonl`` and cut the validation or test split.
 
 The prepare step writes ``CampaignLayout.benchmark_file(benchmark)``: one JSON object per
-line with ``question`` (str), ``answer`` (str; other JSON values are kept as their JSON text)
-and optional benchmark-specific extra fields (see :mod:`fteval.adapters`). Splits come from
+line (read with :func:`ftapi.jsonlines.parse_json_lines`, as the agent's leak check does)
+with ``question`` (str), ``answer`` (str; other JSON values are kept as their JSON text) and
+optional benchmark-specific extra fields (see :mod:`fteval.adapters`). Splits come from
 :meth:`ftapi.catalog.Benchmark.split_ranges`, so validation and test never overlap.
 Called by :mod:`fteval.main`.
 """
@@ -13,6 +14,7 @@ import json
 from pathlib import Path
 
 from ftapi.catalog import Benchmark
+from ftapi.jsonlines import JsonLineError, parse_json_lines
 from ftapi.results import FailureKind
 from ftapi.steps import Split
 from fteval.adapters import EvalItem
@@ -26,28 +28,25 @@ def load_items(path: Path) -> list[EvalItem]:
             f"benchmark evaluation set {path} is missing (has the prepare step run?)",
             FailureKind.ENVIRONMENT,
         )
+    try:
+        rows = parse_json_lines(path.read_text(encoding="utf-8"))
+    except JsonLineError as exc:
+        raise EvalStepError(
+            f"{path}:{exc.number}: not JSON ({exc.msg})", FailureKind.ENVIRONMENT
+        ) from exc
     items: list[EvalItem] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise EvalStepError(
-                    f"{path}:{number}: not JSON ({exc.msg})", FailureKind.ENVIRONMENT
-                ) from exc
-            if not isinstance(row, dict) or not isinstance(row.get("question"), str):
-                raise EvalStepError(
-                    f'{path}:{number}: needs a "question" string', FailureKind.ENVIRONMENT
-                )
-            if "answer" not in row or row["answer"] is None:
-                raise EvalStepError(f'{path}:{number}: needs an "answer"', FailureKind.ENVIRONMENT)
-            answer = row.pop("answer")
-            question = row.pop("question")
-            if not isinstance(answer, str):
-                answer = json.dumps(answer, ensure_ascii=False)
-            items.append(EvalItem(index=len(items), question=question, answer=answer, extra=row))
+    for number, row in rows:
+        if not isinstance(row, dict) or not isinstance(row.get("question"), str):
+            raise EvalStepError(
+                f'{path}:{number}: needs a "question" string', FailureKind.ENVIRONMENT
+            )
+        if "answer" not in row or row["answer"] is None:
+            raise EvalStepError(f'{path}:{number}: needs an "answer"', FailureKind.ENVIRONMENT)
+        answer = row.pop("answer")
+        question = row.pop("question")
+        if not isinstance(answer, str):
+            answer = json.dumps(answer, ensure_ascii=False)
+        items.append(EvalItem(index=len(items), question=question, answer=answer, extra=row))
     return items
 
 

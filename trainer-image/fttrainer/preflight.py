@@ -26,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ftapi.jsonlines import JsonLineError, parse_json_lines
 from fttrainer.config import DATASET_NAME
 
 
@@ -40,14 +41,10 @@ class ArgumentError(ValueError):
 def _records(path: Path) -> list[Any]:
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
-        rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path.name}:{number}: not JSON ({exc.msg})") from exc
-        return rows
+        try:
+            return [row for _, row in parse_json_lines(text)]
+        except JsonLineError as exc:
+            raise DataError(f"{path.name}:{exc.number}: not JSON ({exc.msg})") from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

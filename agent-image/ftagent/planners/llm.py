@@ -47,6 +47,7 @@ from ftagent.script_api import COST_LOG_NAME, script_env
 from ftagent.validation import check_records
 from ftapi.campaign import LlmConfig, PlannerType, TrainingMethod
 from ftapi.errors import format_validation_error
+from ftapi.jsonlines import JsonLineError, parse_json_lines
 from ftapi.plan import OPERATOR_MANAGED_KEYS, DataRecipe
 
 log = logging.getLogger(__name__)
@@ -425,15 +426,10 @@ def _read_output(work: Path) -> list[Any]:
             raise SandboxError(f"{name} is larger than {MAX_OUTPUT_BYTES // 1024**2} MiB")
         text = path.read_text(encoding="utf-8", errors="replace")
         if name.endswith(".jsonl"):
-            items = []
-            for number, line in enumerate(text.splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    items.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise SandboxError(f"{name} line {number} is not JSON: {exc.msg}") from exc
-            return items
+            try:
+                return [item for _, item in parse_json_lines(text)]
+            except JsonLineError as exc:
+                raise SandboxError(f"{name} line {exc.number} is not JSON: {exc.msg}") from exc
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
