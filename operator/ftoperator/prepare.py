@@ -31,7 +31,8 @@ from ftapi.workspace import CampaignLayout, is_local_model
 COMPLETE_MARKER = ".ftagent-complete"
 QUESTION_KEYS = ("question", "problem", "prompt", "query", "input", "instruction")
 ANSWER_KEYS = ("answer", "final_answer", "output", "label", "target", "solution")
-DATA_FILES = ["*.json", "*.jsonl", "*.parquet"]
+DATA_FILES = ["*.json", "*.jsonl", "*.parquet", "*.csv"]
+"""The files `_rows` reads."""
 
 
 def _complete(folder: Path) -> bool:

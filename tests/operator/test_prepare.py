@@ -215,3 +215,16 @@ def test_csv_evaluation_set_with_option_columns(tmp_path):
             ("银行", "开发题0：哪项正确？"),
             ("银行", "开发题1：哪项正确？"),
         ]
+
+
+def test_subset_by_column_value_in_csv_files(tmp_path):
+    with FakeHub() as hub:
+        fill(hub)
+        hub.add("dataset", "Multilingual-Multimodal-NLP/TableInstruct", {"train.json": "[]"})
+        csv_text = "question,answer,qtype\nPlot a,code a,Visualization\nIs b?,Yes,FactChecking\n"
+        hub.add("dataset", "Multilingual-Multimodal-NLP/TableBench", {"TableBench.csv": csv_text})
+        result, layout = run_prepare(tmp_path, hub, benchmark="tablebench_visualization")
+        assert result.ok, result.message
+        path = layout.benchmark_file("tablebench_visualization")
+        rows = [json.loads(x) for x in path.read_text().splitlines()]
+        assert [(r["question"], r["answer"]) for r in rows] == [("Plot a", "code a")]
