@@ -70,6 +70,17 @@ class CampaignLayout:
         """The in-context examples of a few-shot benchmark (same row format as eval.jsonl)."""
         return Path(self.paths.datasets) / "bench" / benchmark / "shots.jsonl"
 
+    def splits_file(self, benchmark: str, validation_limit: int, test_limit: int) -> Path:
+        """The ids of the validation and test items for these limits, with their hash
+        (``ftapi.evalsets.Splits``)."""
+        name = f"splits-v{validation_limit}-t{test_limit}.json"
+        return Path(self.paths.datasets) / "bench" / benchmark / name
+
+    def exclusion_file(self, benchmark: str) -> Path:
+        """Fingerprints (hashes) of every evaluation item's identifying texts: what the
+        agent's recipes must not train on. Holds no question and no answer."""
+        return Path(self.paths.datasets) / "exclude" / f"{benchmark}.json"
+
     # workspace
     def iteration_dir(self, iteration: int) -> Path:
         return self.root / f"iter-{iteration:03d}"

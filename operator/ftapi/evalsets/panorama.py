@@ -1,0 +1,9 @@
+"""Evaluation-set layouts of the panorama family (to be written: see base.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ftapi.evalsets.base import EvalSet
+
+EVALSETS: Mapping[str, EvalSet] = {}
