@@ -21,6 +21,7 @@ from ftagent.rawdata import RawDatasetFiles, RawFile, Row
 from ftagent.records import AlpacaRecord
 from ftagent.tokens import TokenCounter
 from ftapi.catalog import Benchmark
+from ftapi.evalsets import fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ class RecipeRun:
     seed: int
     tokens: TokenCounter
     max_tokens: int
+    exclude: frozenset[str] = frozenset()
+    """Fingerprints (``ftapi.evalsets.fingerprint``) of the benchmark's evaluation items:
+    a row with a matching :meth:`Recipe.keys` is never trained on."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class RecipeResult:
     records: list[AlpacaRecord]
     rows_read: int = 0
     skipped: int = 0
+    excluded: int = 0
+    """Rows left out because they are evaluation items (their fingerprints match)."""
     too_long: int = 0
     fallback: int = 0
     """Records taken from non-preferred rows."""
@@ -63,7 +69,8 @@ class RecipeResult:
     def summary(self) -> str:
         return (
             f"{self.recipe}: {len(self.records)} records from {self.rows_read} rows read "
-            f"({self.skipped} skipped, {self.too_long} too long, {self.fallback} without "
+            f"({self.skipped} skipped, {self.excluded} evaluation items left out, "
+            f"{self.too_long} too long, {self.fallback} without "
             f"the preferred content) in {', '.join(self.files)}."
         )
 
@@ -130,6 +137,17 @@ class Recipe:
     def convert(self, row: Row, file: RawFile, benchmark: Benchmark) -> Converted | None:
         raise NotImplementedError
 
+    def keys(self, row: Row, file: RawFile, benchmark: Benchmark) -> list[str]:
+        """The row's identifying texts, in the key space of the benchmark's evaluation items
+        (``ftapi.evalsets.EvalRow.keys``): a row whose key fingerprint is in
+        ``RecipeRun.exclude`` is an evaluation item and is left out."""
+        return []
+
+    def is_evaluation_item(self, row: Row, file: RawFile, run: RecipeRun) -> bool:
+        if not run.exclude:
+            return False
+        return any(fingerprint(key) in run.exclude for key in self.keys(row, file, run.benchmark))
+
     def check_schema(self, files: list[RawFile], benchmark: Benchmark) -> None:
         for file in files:
             columns = file.columns()
@@ -158,6 +176,9 @@ class Recipe:
         scan_cap = max(SCAN_FACTOR * run.limit, 1000)
         for file, row in files.select(selected).sampled_rows(run.seed):
             result.rows_read += 1
+            if self.is_evaluation_item(row, file, run):
+                result.excluded += 1
+                continue
             converted = self.convert(row, file, run.benchmark)
             if converted is None:
                 result.skipped += 1

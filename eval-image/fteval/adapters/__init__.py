@@ -33,24 +33,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ftapi.catalog import BENCHMARKS, AnswerFormat, Metric
+from ftapi.catalog import BENCHMARKS
+from fteval.adapters import bioprobench, chemcot, financeiq, math, panorama, tablebench
 from fteval.adapters.base import MALFORMED, Adapter, EvalItem, Judgement
-from fteval.adapters.bioprobench import (
-    TaggedErrorAdapter,
-    TaggedOptionAdapter,
-    TaggedOrderAdapter,
-    TaggedRougeAdapter,
-)
-from fteval.adapters.chemcot import (
-    MoleculeEditAdapter,
-    MoleculeOptimisationAdapter,
-    MoleculeUnderstandingAdapter,
-    ReactionAdapter,
-)
-from fteval.adapters.financeiq import ChoiceLetterAdapter
 from fteval.adapters.math import BoxedIntegerAdapter
-from fteval.adapters.panorama import NoveltyAdapter, ParagraphAdapter, PriorArtAdapter
-from fteval.adapters.tablebench import ChartCodeAdapter, FinalAnswerAdapter
 from fteval.judge import JudgeConfig
 
 __all__ = [
@@ -66,28 +52,13 @@ __all__ = [
 
 # ----------------------------------------------------------------------------- registry
 
-_F = AnswerFormat
-_M = Metric
-
 ADAPTERS: Mapping[str, Adapter] = {
-    "aime24": BoxedIntegerAdapter(_F.boxed_integer, _M.accuracy),
-    "aime25": BoxedIntegerAdapter(_F.boxed_integer, _M.accuracy, judge_allowed=True),
-    "panorama_par4pc": PriorArtAdapter(_F.json, _M.macro_f1),
-    "panorama_pi4pc": ParagraphAdapter(_F.json, _M.gold_hit_rate),
-    "panorama_noc4pc": NoveltyAdapter(_F.json, _M.accuracy),
-    "chemcotbench_mol_und": MoleculeUnderstandingAdapter(_F.json_output, _M.accuracy),
-    "chemcotbench_mol_edit": MoleculeEditAdapter(_F.json_output, _M.correct_rate),
-    "chemcotbench_mol_opt": MoleculeOptimisationAdapter(_F.json_output, _M.success_rate),
-    "chemcotbench_reaction": ReactionAdapter(_F.json_output, _M.exact_match),
-    "tablebench_data_analysis": FinalAnswerAdapter(_F.final_answer, _M.accuracy, open_ended=True),
-    "tablebench_fact_checking": FinalAnswerAdapter(_F.final_answer, _M.accuracy, numeric=False),
-    "tablebench_numerical_reasoning": FinalAnswerAdapter(_F.final_answer, _M.accuracy),
-    "tablebench_visualization": ChartCodeAdapter(_F.python_code, _M.pass_at_1),
-    "FinanceIQ_gen": ChoiceLetterAdapter(_F.choice_letter, _M.accuracy),
-    "bioprobench_gen": TaggedRougeAdapter(_F.answer_tags, _M.rouge_l),
-    "bioprobench_ord": TaggedOrderAdapter(_F.answer_tags, _M.kendall_tau),
-    "bioprobench_err": TaggedErrorAdapter(_F.answer_tags, _M.f1),
-    "bioprobench_pqa": TaggedOptionAdapter(_F.answer_tags, _M.accuracy),
+    **bioprobench.ADAPTERS,
+    **chemcot.ADAPTERS,
+    **financeiq.ADAPTERS,
+    **math.ADAPTERS,
+    **panorama.ADAPTERS,
+    **tablebench.ADAPTERS,
 }
 
 

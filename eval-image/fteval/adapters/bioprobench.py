@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ftapi.catalog import AnswerFormat, Metric
 from fteval import answers, metrics
 from fteval.adapters.base import (
     MALFORMED,
@@ -115,3 +116,14 @@ class TaggedOptionAdapter(Adapter):
             chosen = str(choices[letter])
         ok = metrics.normalize_text(chosen) == metrics.normalize_text(item.answer)
         return _binary(ok, extracted)
+
+
+_F = AnswerFormat
+_M = Metric
+
+ADAPTERS: Mapping[str, Adapter] = {
+    "bioprobench_gen": TaggedRougeAdapter(_F.answer_tags, _M.rouge_l),
+    "bioprobench_ord": TaggedOrderAdapter(_F.answer_tags, _M.kendall_tau),
+    "bioprobench_err": TaggedErrorAdapter(_F.answer_tags, _M.f1),
+    "bioprobench_pqa": TaggedOptionAdapter(_F.answer_tags, _M.accuracy),
+}

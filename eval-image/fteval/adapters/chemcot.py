@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ftapi.catalog import AnswerFormat, Metric
 from fteval import answers, chem, metrics
 from fteval.adapters.base import (
     MALFORMED,
@@ -108,3 +110,14 @@ class ReactionAdapter(Adapter):
             return _binary(chem.same_molecule(value, item.answer), value)
         ok = metrics.normalize_text(str(value)) == metrics.normalize_text(item.answer)
         return _binary(ok, value)
+
+
+_F = AnswerFormat
+_M = Metric
+
+ADAPTERS: Mapping[str, Adapter] = {
+    "chemcotbench_mol_und": MoleculeUnderstandingAdapter(_F.json_output, _M.accuracy),
+    "chemcotbench_mol_edit": MoleculeEditAdapter(_F.json_output, _M.correct_rate),
+    "chemcotbench_mol_opt": MoleculeOptimisationAdapter(_F.json_output, _M.success_rate),
+    "chemcotbench_reaction": ReactionAdapter(_F.json_output, _M.exact_match),
+}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ftapi.catalog import AnswerFormat, Metric
 from fteval import answers
 from fteval.adapters.base import (
     MALFORMED,
@@ -36,3 +37,11 @@ class ChoiceLetterAdapter(Adapter):
         if extracted is None:
             return MALFORMED
         return _binary(extracted == gold, extracted)
+
+
+_F = AnswerFormat
+_M = Metric
+
+ADAPTERS: Mapping[str, Adapter] = {
+    "FinanceIQ_gen": ChoiceLetterAdapter(_F.choice_letter, _M.accuracy),
+}

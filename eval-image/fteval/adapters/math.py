@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
+from ftapi.catalog import AnswerFormat, Metric
 from fteval import answers, metrics
 from fteval.adapters.base import (
     Adapter,
@@ -38,3 +39,12 @@ class BoxedIntegerAdapter(Adapter):
                     score=float(verdict), correct=verdict, extracted=extracted, judged_by_llm=True
                 )
         return _binary(ok, extracted)
+
+
+_F = AnswerFormat
+_M = Metric
+
+ADAPTERS: Mapping[str, Adapter] = {
+    "aime24": BoxedIntegerAdapter(_F.boxed_integer, _M.accuracy),
+    "aime25": BoxedIntegerAdapter(_F.boxed_integer, _M.accuracy, judge_allowed=True),
+}

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ftapi.catalog import AnswerFormat, Metric
 from fteval import answers, metrics
 from fteval.adapters.base import (
     MALFORMED,
@@ -117,3 +118,13 @@ class NoveltyAdapter(Adapter):
         return super().aggregate(judgements) | {
             "macro_f1": 100.0 * metrics.macro_f1(pairs, ("ALLOW", "102", "103"))
         }
+
+
+_F = AnswerFormat
+_M = Metric
+
+ADAPTERS: Mapping[str, Adapter] = {
+    "panorama_par4pc": PriorArtAdapter(_F.json, _M.macro_f1),
+    "panorama_pi4pc": ParagraphAdapter(_F.json, _M.gold_hit_rate),
+    "panorama_noc4pc": NoveltyAdapter(_F.json, _M.accuracy),
+}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ftapi.catalog import AnswerFormat, Metric
 from fteval import answers, metrics
 from fteval.adapters.base import (
     MALFORMED,
@@ -99,3 +101,14 @@ class ChartCodeAdapter(Adapter):
         reference = self.reference_chart(item)
         candidate = run_chart_code(code, item.extra.get("table"), self.timeout)
         return _binary(same_chart(candidate, reference), code)
+
+
+_F = AnswerFormat
+_M = Metric
+
+ADAPTERS: Mapping[str, Adapter] = {
+    "tablebench_data_analysis": FinalAnswerAdapter(_F.final_answer, _M.accuracy, open_ended=True),
+    "tablebench_fact_checking": FinalAnswerAdapter(_F.final_answer, _M.accuracy, numeric=False),
+    "tablebench_numerical_reasoning": FinalAnswerAdapter(_F.final_answer, _M.accuracy),
+    "tablebench_visualization": ChartCodeAdapter(_F.python_code, _M.pass_at_1),
+}

@@ -1,0 +1,1 @@
+"""Per-family tests of the benchmarks on real upstream layouts."""
