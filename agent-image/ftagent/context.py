@@ -9,11 +9,12 @@ base model's description, the token counter, the history and the campaign's seed
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from ftagent.errors import RequestError
+from ftagent.errors import EnvironmentFailure, RequestError
 from ftagent.history import History, load_history
 from ftagent.leakcheck import LeakIndex, scored_questions
 from ftagent.model_info import ModelInfo, describe_model
@@ -130,8 +131,24 @@ class AgentContext:
         evaluation = self.spec.evaluation
         questions = scored_questions(
             self.layout.benchmark_file(self.spec.benchmark),
-            self.benchmark,
-            evaluation.validation_limit,
-            evaluation.test_limit,
+            self.layout.splits_file(
+                self.spec.benchmark, evaluation.validation_limit, evaluation.test_limit
+            ),
         )
         return LeakIndex(questions)
+
+    @cached_property
+    def excluded(self) -> frozenset[str]:
+        """Fingerprints of every evaluation item (prepare's exclusion list): the built-in
+        recipes never train on a row that matches one."""
+        path = self.layout.exclusion_file(self.spec.benchmark)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise EnvironmentFailure(
+                f"{path} is missing: the prepare step did not write the evaluation items' "
+                "fingerprints, so training data cannot be checked against them"
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise EnvironmentFailure(f"{path} is not JSON: {exc.msg}") from exc
+        return frozenset(str(f) for f in data.get("fingerprints", []))

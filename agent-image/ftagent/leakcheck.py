@@ -16,8 +16,10 @@ import re
 import unicodedata
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from ftagent.errors import EnvironmentFailure
-from ftapi.catalog import Benchmark
+from ftapi.evalsets import Splits
 from ftapi.jsonlines import JsonLineError, parse_json_lines
 
 log = logging.getLogger(__name__)
@@ -75,16 +77,32 @@ def load_questions(path: Path) -> list[str]:
     return [q for q in read_questions(path) if q is not None]
 
 
-def scored_questions(
-    path: Path, benchmark: Benchmark, validation_limit: int, test_limit: int
-) -> list[str]:
-    """The questions of the items a campaign scores: its validation and test splits, cut
-    as the evaluator cuts them (``Benchmark.split_ranges``). Items of a large evaluation set
-    that neither split uses (FinanceIQ's) are not protected, so they may be trained on."""
-    questions = read_questions(path)
-    validation, _ = benchmark.split_ranges(len(questions), validation_limit)
-    _, test = benchmark.split_ranges(len(questions), test_limit)
-    return [q for i in (*validation, *test) if (q := questions[i]) is not None]
+def scored_questions(items_path: Path, splits_path: Path) -> list[str]:
+    """The questions of the items a campaign scores: its validation and test splits exactly as
+    prepare recorded them (``ftapi.evalsets.Splits``). Items of a large evaluation set that
+    neither split uses (FinanceIQ's unscored rows) are not protected, so they may be trained
+    on."""
+    try:
+        splits = Splits.model_validate_json(splits_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EnvironmentFailure(
+            f"the split file {splits_path} is missing: the leak check cannot run (the prepare "
+            "step did not write it)"
+        ) from None
+    except ValidationError as exc:
+        raise EnvironmentFailure(f"{splits_path} is not a split file: {exc}") from exc
+    wanted = {*splits.validation, *splits.test}
+    ids = read_ids(items_path)
+    questions = read_questions(items_path)
+    return [q for item_id, q in zip(ids, questions, strict=True) if item_id in wanted and q]
+
+
+def read_ids(path: Path) -> list[str | None]:
+    """The id of every item of an evaluation set (None where an item has none)."""
+    return [
+        item.get("id") if isinstance(item, dict) else None
+        for _, item in parse_json_lines(path.read_text(encoding="utf-8"))
+    ]
 
 
 class LeakIndex:

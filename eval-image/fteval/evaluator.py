@@ -74,6 +74,7 @@ class FtBenchmarkEvaluator(BaseEvaluator):
                     "answer": item.answer,
                     "extracted": _jsonable(judgement.extracted),
                     "score": judgement.score,
+                    "weight": judgement.weight,
                     "correct": judgement.correct,
                     "judged_by_llm": judgement.judged_by_llm,
                 }

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from ftapi.catalog import Benchmark, get_benchmark
 from ftapi.errors import format_validation_error
-from ftapi.results import FailureKind, StepResult, encode_item_scores
+from ftapi.results import FailureKind, StepResult, encode_item_scores, encode_item_weights
 from ftapi.steps import (
     EVAL_STEPS,
     STEP_REQUEST_ENV,
@@ -49,7 +49,7 @@ from fteval.columns import (
     QUESTION_COLUMN,
 )
 from fteval.errors import EvalStepError
-from fteval.items import load_items, split_items
+from fteval.items import load_items, read_splits, split_items
 from fteval.judge import judge_from_spec
 from fteval.occonfig import DatasetSpec, ModelSpec, render_config
 from fteval.prompts import build_prompt, choose_shots
@@ -153,18 +153,18 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
     description = spec.resolved_description()
     samples = spec.evaluation.samples_per_item
 
+    evaluation = spec.evaluation
+    splits_file = layout.splits_file(
+        benchmark.key, evaluation.validation_limit, evaluation.test_limit
+    )
+    recorded = read_splits(splits_file, request.split_sha256)
     chosen: dict[Split, list[EvalItem]] = {}
     datasets: list[DatasetSpec] = []
     judge_cfg = None
     if isinstance(adapter, BoxedIntegerAdapter) and adapter.judge_config is not None:
         judge_cfg = {"model": adapter.judge_config.model, "api_base": adapter.judge_config.api_base}
     for split in splits:
-        limit = (
-            spec.evaluation.validation_limit
-            if split == "validation"
-            else spec.evaluation.test_limit
-        )
-        chosen[split] = split_items(items, benchmark, split, limit)
+        chosen[split] = split_items(items, recorded, split)
         data_file = folder / "data" / f"{split}.jsonl"
         write_split_file(data_file, chosen[split], description, shots)
         datasets.append(
@@ -203,6 +203,7 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
     metric = benchmark.metric.value
     scores: dict[Split, float] = {}
     item_scores: str | None = None
+    item_weights: str | None = None
     for split, dataset in zip(splits, datasets, strict=True):
         data = read_results(run.results_file(target.label, dataset.abbr), metric, samples)
         result = evaluation_result(
@@ -223,6 +224,7 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
             # Per-item scores for the operator's paired comparisons (never test items).
             ordered = sorted(result.items, key=lambda item: item.index)
             item_scores = encode_item_scores([item.score for item in ordered])
+            item_weights = encode_item_weights([item.weight for item in ordered])
     summary = ", ".join(f"{split} {score:.2f}" for split, score in scores.items())
     return StepResult(
         step=request.step,
@@ -230,6 +232,7 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
         scores=scores,
         metric=metric,
         item_scores=item_scores,
+        item_weights=item_weights,
         message=f"{target.label} on {benchmark.key} ({metric}): {summary}",
     )
 

@@ -86,7 +86,14 @@ def evaluation_result(
             )
         index = indexes.pop()
         item_scores = [float(x) for x in _replicas(detail["score"], samples)]
-        scores.append(ItemScore(index=index, score=sum(item_scores) / samples))
+        weights = [float(x) for x in _replicas(detail.get("weight", 1.0), samples)]
+        total = sum(weights)
+        # Over an item's samples: the weighted mean score and the mean weight, so the split's
+        # weighted mean stays the ratio metric pooled over every answer.
+        score = (
+            sum(s * w for s, w in zip(item_scores, weights, strict=True)) / total if total else 0.0
+        )
+        scores.append(ItemScore(index=index, score=score, weight=total / samples))
         correct = [bool(x) for x in _replicas(detail["correct"], samples)]
         keep = split == "validation" and len(wrong) < MAX_WRONG_ANSWERS
         if keep and sum(correct) * 2 < samples:

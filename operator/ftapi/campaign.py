@@ -336,6 +336,9 @@ class BestScores(Scores):
     item_scores: str | None = Field(None, max_length=4096)
     """Per-item validation scores of the best (encoded, see ftapi.results.encode_item_scores),
     for paired comparisons with later candidates."""
+    item_weights: str | None = Field(None, max_length=4096)
+    """Per-item weights of a ratio metric such as micro F1 (ftapi.results.encode_item_weights);
+    absent for mean metrics (every item weighs 1)."""
 
 
 class Comparison(LenientModel):
@@ -384,6 +387,8 @@ class IterationStatus(LenientModel):
     """Index of the candidate within its round."""
     item_scores: str | None = Field(None, max_length=4096)
     """Per-item validation scores (encoded), kept until the round is decided."""
+    item_weights: str | None = Field(None, max_length=4096)
+    """Per-item weights of a ratio metric (encoded), kept with the scores."""
     comparison: Comparison | None = None
     attempt: int = Field(0, ge=0)
     """Retries of the current step after infrastructure failures."""
@@ -394,6 +399,20 @@ class IterationStatus(LenientModel):
     message: Annotated[str, StringConstraints(max_length=4096)] | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class EvaluationSetStatus(LenientModel):
+    """The exact items every score of the campaign is measured on, recorded at prepare: the
+    evaluator refuses a split whose item ids hash differently."""
+
+    items: int = Field(ge=0)
+    """Items in the benchmark's evaluation set."""
+    validation: int = Field(ge=0)
+    """Items in the validation split."""
+    test: int = Field(ge=0)
+    """Items in the test split."""
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    """Hash of the benchmark and both splits' item ids (ftapi.evalsets.splits_hash)."""
 
 
 class LockedScoring(LenientModel):
@@ -484,6 +503,8 @@ class FineTuneCampaignStatus(LenientModel):
     """The phase to return to when spec.suspend is cleared."""
     locked_spec: LockedSpec | None = None
     """The immutable spec fields the campaign started with."""
+    evaluation_set: EvaluationSetStatus | None = None
+    """Split sizes and the hash of their item ids, from the prepare step."""
     message: Annotated[str, StringConstraints(max_length=4096)] | None = None
     start_time: datetime | None = None
     completion_time: datetime | None = None

@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import Field, ValidationError
 
 from ftapi.base import LenientModel
-from ftapi.campaign import TrainingMethod
+from ftapi.campaign import EvaluationSetStatus, TrainingMethod
 from ftapi.errors import format_validation_error
 from ftapi.steps import DEFAULT_TERMINATION_LOG, TERMINATION_LOG_ENV, Split, StepKind
 
@@ -50,6 +50,29 @@ def encode_item_scores(scores: Sequence[float]) -> str:
         return SIGNED_MARK + base64.b64encode(raw).decode()
     raw = bytes(round(min(1.0, s) * ITEM_SCORE_SCALE) for s in kept)
     return base64.b64encode(raw).decode()
+
+
+ITEM_WEIGHT_SCALE = 4
+"""Per-item weights travel as one byte each in steps of 1/4 (0-63.75)."""
+
+
+def encode_item_weights(weights: Sequence[float]) -> str | None:
+    """Per-item weights of a ratio metric as compact base64; None when all are 1 (a mean)."""
+    kept = weights[:MAX_ITEM_SCORES]
+    if all(w == 1 for w in kept):
+        return None
+    raw = bytes(min(255, max(0, round(w * ITEM_WEIGHT_SCALE))) for w in kept)
+    return base64.b64encode(raw).decode()
+
+
+def decode_item_weights(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return [b / ITEM_WEIGHT_SCALE for b in raw]
 
 
 def decode_item_scores(text: str | None) -> list[float] | None:
@@ -113,6 +136,11 @@ class StepResult(LenientModel):
     metric: str | None = Field(None, max_length=64)
     item_scores: str | None = Field(None, max_length=1400)
     """Per-item validation scores (encode_item_scores), for noise-aware acceptance."""
+    item_weights: str | None = Field(None, max_length=1400)
+    """Per-item weights (encode_item_weights) when the core metric is a ratio (micro F1);
+    absent when every item weighs 1."""
+    evaluation_set: EvaluationSetStatus | None = None
+    """Prepare steps: the split sizes and the hash of their item ids."""
     llm_cost: float | None = Field(None, ge=0)
     """US dollars spent on LLM calls in this step."""
 
@@ -200,6 +228,9 @@ class ItemScore(LenientModel):
 
     index: int
     score: float
+    weight: float = Field(1.0, ge=0)
+    """The item's share of a ratio metric's denominator (micro F1: 2TP + FP + FN); 1 for
+    mean metrics. The split's score is the weighted mean of the item scores."""
 
 
 class WrongAnswer(LenientModel):

@@ -100,5 +100,8 @@ class StepRequest(ApiModel):
     """Agent steps: the operator's verdict on earlier iterations (acceptance, noise)."""
     splits: list[Split] = Field(default_factory=list)
     """Evaluation steps: which splits to score."""
+    split_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    """Evaluation steps: the hash of the split item ids recorded at prepare; the evaluator
+    refuses to score items that hash differently (None: campaigns prepared before hashes)."""
     spec: FineTuneCampaignSpec
     paths: MountPaths = Field(default_factory=MountPaths)

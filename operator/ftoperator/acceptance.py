@@ -4,6 +4,10 @@ Small benchmarks are noisy: AIME's 15 validation items move 6.7 points per answe
 replaces the best only when a paired bootstrap over the validation items finds it better with
 probability at least ``confidence`` — or, when ``min_improvement`` is set, when its mean gain
 reaches that many points. Without per-item scores on both sides, the plain numeric rule applies.
+
+Ratio metrics (micro F1 = sum(2TP) / sum(2TP + FP + FN)) come with per-item weights: each side's
+score on a resample is the weighted mean of its per-item scores, which is the metric itself
+recomputed on the resampled items.
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ def _seed(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
 
 
+def _weighted(scores: list[float], weights: list[float], picks: list[int]) -> float:
+    total = sum(weights[i] for i in picks)
+    return sum(scores[i] * weights[i] for i in picks) / total if total else 0.0
+
+
 def compare(
     candidate_score: float,
     best_score: float | None,
@@ -29,6 +38,8 @@ def compare(
     min_improvement: float | None = None,
     seed_key: str = "",
     resamples: int = RESAMPLES,
+    candidate_weights: list[float] | None = None,
+    best_weights: list[float] | None = None,
 ) -> Comparison:
     """Whether the candidate beats the best, with the estimate and its interval (points)."""
     if best_score is None:
@@ -47,15 +58,27 @@ def compare(
             )
         return Comparison(method="numeric", estimate=round(gain, 3), significant=gain > 0)
     assert candidate_items is not None and best_items is not None
-    diffs = [c - b for c, b in zip(candidate_items, best_items, strict=True)]
-    n = len(diffs)
+    n = len(candidate_items)
     rng = random.Random(_seed(seed_key))
-    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
+    weighted = candidate_weights is not None or best_weights is not None
+    if weighted:
+        cw = candidate_weights if candidate_weights and len(candidate_weights) == n else [1.0] * n
+        bw = best_weights if best_weights and len(best_weights) == n else [1.0] * n
+        everything = list(range(n))
+
+        def gain(picks: list[int]) -> float:
+            return _weighted(candidate_items, cw, picks) - _weighted(best_items, bw, picks)
+
+        estimate = gain(everything) * 100
+        means = sorted(gain([rng.randrange(n) for _ in range(n)]) for _ in range(resamples))
+    else:
+        diffs = [c - b for c, b in zip(candidate_items, best_items, strict=True)]
+        means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
+        estimate = sum(diffs) / n * 100
     tail = (1 - confidence) / 2
     low = means[int(tail * (resamples - 1))] * 100
     high = means[int((1 - tail) * (resamples - 1))] * 100
     p_better = sum(m > 0 for m in means) / resamples
-    estimate = sum(diffs) / n * 100
     if min_improvement is not None:
         return Comparison(
             method="threshold",

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import yaml
 
+from ftapi.evalsets import EvalRow
 from ftapi.steps import MountPaths
 from ftapi.workspace import CampaignLayout
+from ftoperator.prepare import install_evaluation_set, read_evaluation_set
 
 DEMO_MODEL = "tiny-qwen"
 DEMO_BENCHMARK = "aime25"
@@ -47,14 +49,12 @@ def build_demo_assets(
 
         build_tiny_model(model_dir, seed=seed)
     rng = random.Random(seed)
-    bench = layout.benchmark_file(DEMO_BENCHMARK)
-    if not bench.exists():
-        bench.parent.mkdir(parents=True, exist_ok=True)
-        rows = []
+    if read_evaluation_set(layout.benchmark_file(DEMO_BENCHMARK)) is None:
+        items = []
         for i in range(eval_items):
             q, a = _question(rng, f"E{i}")
-            rows.append({"question": q, "answer": str(a)})
-        bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            items.append(EvalRow(id=f"demo-{i}", question=q, answer=str(a), keys=[q]))
+        install_evaluation_set(layout, DEMO_BENCHMARK, items)
     raw = layout.raw_dataset_dir(DEMO_DATASET)
     if not (raw / ".ftagent-complete").exists():
         raw.mkdir(parents=True, exist_ok=True)

@@ -30,8 +30,14 @@ from ftapi.campaign import (
     Phase,
     Scores,
 )
-from ftapi.results import REPAIRABLE_FAILURES, FailureKind, StepResult, decode_item_scores
-from ftapi.steps import GPU_STEPS, IterationNote, Split, StepKind, StepRequest
+from ftapi.results import (
+    REPAIRABLE_FAILURES,
+    FailureKind,
+    StepResult,
+    decode_item_scores,
+    decode_item_weights,
+)
+from ftapi.steps import EVAL_STEPS, GPU_STEPS, IterationNote, Split, StepKind, StepRequest
 from ftoperator.acceptance import compare, describe
 from ftoperator.conditions import set_condition
 
@@ -226,6 +232,11 @@ class _Decider:
             repair_round=repair_round,
             attempt=attempt,
             splits=splits or [],
+            split_sha256=(
+                self.status.evaluation_set.sha256
+                if step in EVAL_STEPS and self.status.evaluation_set is not None
+                else None
+            ),
             spec=self.spec,
             **extra,
         )
@@ -372,6 +383,14 @@ class _Decider:
         if outcome.failed:
             self.fail(f"prepare failed ({outcome.failure}): {outcome.message}")
             return True
+        evaluation_set = outcome.result.evaluation_set if outcome.result else None
+        if evaluation_set is not None:
+            self.status.evaluation_set = evaluation_set
+            self.event(
+                "EvaluationSet",
+                f"{evaluation_set.items} items: validation {evaluation_set.validation}, "
+                f"test {evaluation_set.test} (sha256 {evaluation_set.sha256[:12]})",
+            )
         self.set_phase(Phase.BASELINE, "evaluating the base model on validation and test")
         return True
 
@@ -391,6 +410,7 @@ class _Decider:
             validation=scores["validation"],
             test=scores.get("test"),
             item_scores=outcome.result.item_scores if outcome.result else None,
+            item_weights=outcome.result.item_weights if outcome.result else None,
         )
         self.event(
             "Baseline",
@@ -549,6 +569,7 @@ class _Decider:
             return
         it.validation = scores["validation"]
         it.item_scores = outcome.result.item_scores if outcome.result else None
+        it.item_weights = outcome.result.item_weights if outcome.result else None
         self.finish_iteration(it, IterationPhase.SUCCEEDED, f"validation {it.validation:.2f}")
 
     def close_round(self) -> bool:
@@ -580,6 +601,8 @@ class _Decider:
                 confidence=evaluation.confidence,
                 min_improvement=evaluation.min_improvement,
                 seed_key=f"{self.campaign.metadata.uid}/{winner.index}",
+                candidate_weights=decode_item_weights(winner.item_weights),
+                best_weights=decode_item_weights(best.item_weights),
             )
             winner.comparison = comparison
             verdict = describe(comparison, evaluation.confidence)
@@ -590,6 +613,7 @@ class _Decider:
                     iteration=winner.index,
                     validation=winner.validation,
                     item_scores=winner.item_scores,
+                    item_weights=winner.item_weights,
                 )
                 self.event(
                     "NewBest",
@@ -600,7 +624,7 @@ class _Decider:
                 winner.message = f"validation {winner.validation:.2f}, not accepted: {verdict}"
                 self.event("NotAccepted", f"iteration {winner.index}: {verdict}")
         for it in pending:
-            it.item_scores = None  # the best keeps its own copy; status stays small
+            it.item_scores = it.item_weights = None  # the best keeps its own copy
         return True
 
     def finish_iteration(self, it: IterationStatus, phase: IterationPhase, message: str) -> None:

@@ -13,11 +13,25 @@ import fnmatch
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ftapi.catalog import Benchmark, get_benchmark, get_dataset
+from pydantic import ValidationError
+
+from ftapi.campaign import Evaluation, EvaluationSetStatus
+from ftapi.catalog import get_benchmark, get_dataset
+from ftapi.evalsets import (
+    EvalRow,
+    EvalSet,
+    LayoutError,
+    SourceRow,
+    Splits,
+    cut_splits,
+    fingerprints,
+    get_evalset,
+)
+from ftapi.jsonlines import JsonLineError, parse_json_lines
 from ftapi.results import FailureKind, StepResult
 from ftapi.steps import (
     DEFAULT_TERMINATION_LOG,
@@ -29,10 +43,6 @@ from ftapi.steps import (
 from ftapi.workspace import CampaignLayout, is_local_model
 
 COMPLETE_MARKER = ".ftagent-complete"
-QUESTION_KEYS = ("question", "problem", "prompt", "query", "input", "instruction")
-ANSWER_KEYS = ("answer", "final_answer", "output", "label", "target", "solution")
-DATA_FILES = ["*.json", "*.jsonl", "*.parquet", "*.csv"]
-"""The files `_rows` reads."""
 
 
 def _complete(folder: Path) -> bool:
@@ -90,145 +100,143 @@ def fetch_dataset(key: str, target: Path, token: str | None) -> bool:
     return True
 
 
-def _csv_rows(path: Path) -> list[dict[str, Any]]:
-    """A CSV file's rows; the file name is the subject (FinanceIQ: one file per subject)."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return [{"subject": path.stem, **row} for row in csv.DictReader(handle)]
-
-
-def _rows(folder: Path) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for path in sorted(folder.rglob("*")):
-        if path.suffix == ".csv":
-            rows += _csv_rows(path)
-        elif path.suffix == ".jsonl":
-            rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        elif path.suffix == ".json" and path.name not in ("dataset_info.json",):
-            data = json.loads(path.read_text())
-            rows += data if isinstance(data, list) else []
-        elif path.suffix == ".parquet":
+def read_rows(evalset: EvalSet, folder: Path, files: Sequence[str]) -> list[SourceRow]:
+    """Every row of ``files`` (downloaded under ``folder``) in file order, read as upstream's
+    loaders read them: parquet through pyarrow (structs as dicts), a JSON array, JSON Lines,
+    or CSV (every cell a string; an unnamed first column has the key "")."""
+    rows: list[SourceRow] = []
+    for name in files:
+        path = folder / name
+        if not path.is_file():
+            raise LayoutError(name, None, f"not in {evalset.repo} (the layout names this file)")
+        fmt = evalset.file_format(name)
+        if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            rows += pq.read_table(path).to_pylist()
+            records: list[Any] = pq.read_table(path).to_pylist()
+        elif fmt == "csv":
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                records = list(csv.DictReader(handle))
+        elif fmt == "jsonl":
+            try:
+                records = [row for _, row in parse_json_lines(path.read_text(encoding="utf-8"))]
+            except JsonLineError as exc:
+                raise LayoutError(name, exc.number, f"not JSON ({exc.msg})") from exc
+        else:
+            try:
+                records = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise LayoutError(name, None, f"not JSON ({exc.msg})") from exc
+            if not isinstance(records, list):
+                raise LayoutError(name, None, "is not a JSON array of rows")
+        for position, record in enumerate(records):
+            if not isinstance(record, dict):
+                raise LayoutError(name, position, "is not an object")
+            rows.append(SourceRow(file=name, position=position, row=record))
     return rows
 
 
-def _jsonable(value: Any) -> bool:
-    try:
-        json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _first_filled(row: dict[str, Any], keys: tuple[str, ...]) -> str | None:
-    """The row's column for the first of ``keys`` (any case) that holds a value."""
-    by_name = {str(k).casefold(): k for k in row}
-    for key in keys:
-        column = by_name.get(key)
-        if column is not None and row[column] not in (None, ""):
-            return column
-    return None
-
-
-def normalize_eval_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Maps an evaluation set's columns onto ``{"question", "answer", ...}``. Extra columns
-    are kept for benchmark adapters, structured ones too (TableBench's ``table``); the same
-    item repeated (TableBench ships one file per prompting style) is kept once."""
-    out = []
-    seen: set[str] = set()
-    for row in rows:
-        question_key = _first_filled(row, QUESTION_KEYS)
-        answer_key = _first_filled(row, ANSWER_KEYS)
-        if question_key is None or answer_key is None:
-            continue
-        question, answer = row[question_key], row[answer_key]
-        extra = {
-            k: v
-            for k, v in row.items()
-            if k not in (question_key, answer_key) and v is not None and _jsonable(v)
-        }
-        choices = option_columns(row)
-        if choices and "choices" not in extra:
-            extra = {k: v for k, v in extra.items() if k not in choices} | {"choices": choices}
-        item = {**extra, "question": str(question), "answer": str(answer)}
-        identity = json.dumps(
-            {k: v for k, v in item.items() if not k.startswith("instruction")},
-            sort_keys=True,
-            ensure_ascii=False,
-        )
-        if identity not in seen:
-            seen.add(identity)
-            out.append(item)
-    return out
-
-
-def option_columns(row: dict[str, Any]) -> dict[str, str]:
-    """Options given as one column per letter (FinanceIQ's ``A``..``D``) as {letter: text}."""
-    letters = [letter for letter in "ABCDEFGH" if isinstance(row.get(letter), str)]
-    if letters[:2] != ["A", "B"] or letters != list("ABCDEFGH"[: len(letters)]):
-        return {}
-    return {letter: row[letter] for letter in letters}
-
-
-def in_subset(row: dict[str, Any], subset: str) -> bool:
-    """Whether a row belongs to the benchmark's subset when the Hub repository does not split
-    it into files: one of its text fields names it (e.g. TableBench's ``qtype``)."""
-    wanted = subset.casefold()
-    return any(isinstance(v, str) and v.casefold() == wanted for v in row.values())
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+def _write_jsonl(path: Path, rows: Sequence[EvalRow]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    tmp.write_text("".join(row.model_dump_json() + "\n" for row in rows), encoding="utf-8")
     tmp.replace(path)
 
 
-def _benchmark_rows(
-    bench: Benchmark, subset: str | None, folder: Path, token: str | None
-) -> list[dict[str, Any]]:
-    """The normalised rows of ``subset`` of the benchmark's repository (all when None)."""
+def _write_json(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_evaluation_set(path: Path) -> list[EvalRow] | None:
+    """The items of a prepared ``eval.jsonl``; None when it is missing or was written by an
+    operator version without item ids (it is then prepared again)."""
+    if not path.is_file():
+        return None
+    try:
+        return [
+            EvalRow.model_validate(row)
+            for _, row in parse_json_lines(path.read_text(encoding="utf-8"))
+        ]
+    except (JsonLineError, ValidationError):
+        return None
+
+
+def _download(evalset: EvalSet, files: Sequence[str], folder: Path, token: str | None) -> None:
     from huggingface_hub import snapshot_download
 
-    def download(patterns: list[str] | None) -> list[dict[str, Any]]:
-        snapshot_download(
-            repo_id=bench.eval_hf_id,
-            repo_type="dataset",
-            local_dir=folder,
-            token=token,
-            allow_patterns=patterns,
-        )
-        return _rows(folder)
-
-    if subset:
-        # The subset is a file (PANORAMA's PAR4PC...) or a column value (TableBench's qtype).
-        rows = download([f"*{subset}*"])
-        if not rows:
-            rows = [r for r in download(DATA_FILES) if in_subset(r, subset)]
-    else:
-        rows = download(None)
-    rows = normalize_eval_rows(rows)
-    if not rows:
-        named = f" (subset {subset})" if subset else ""
-        raise ValueError(f"no question/answer rows found in {bench.eval_hf_id}{named}")
-    return rows
+    snapshot_download(
+        repo_id=evalset.repo,
+        repo_type="dataset",
+        local_dir=folder,
+        token=token,
+        allow_patterns=list(files),
+    )
 
 
-def fetch_benchmark(key: str, layout: CampaignLayout, token: str | None) -> bool:
-    """The evaluation set and, for a few-shot benchmark, its in-context examples; each file
-    is written whole (renamed into place), so one that exists is complete."""
-    bench = get_benchmark(key)
+def write_evaluation_set(
+    layout: CampaignLayout,
+    evalset: EvalSet,
+    items: Sequence[EvalRow],
+    validation_limit: int,
+    test_limit: int,
+) -> Splits:
+    """The split ids with their hash for these limits, and the exclusion fingerprints, next to
+    an evaluation set already written; returns the splits."""
+    splits = cut_splits(evalset, items, validation_limit, test_limit)
+    target = layout.splits_file(evalset.benchmark, validation_limit, test_limit)
+    text = splits.model_dump_json(indent=1)
+    if not target.is_file() or target.read_text(encoding="utf-8") != text:
+        _write_json(target, text)
+    exclusion = json.dumps(
+        {"benchmark": evalset.benchmark, "fingerprints": fingerprints(items)}, indent=0
+    )
+    _write_json(layout.exclusion_file(evalset.benchmark), exclusion)
+    return splits
+
+
+def install_evaluation_set(
+    layout: CampaignLayout,
+    benchmark: str,
+    items: Sequence[EvalRow],
+    validation_limit: int = 100,
+    test_limit: int = 100,
+) -> Splits:
+    """Write ``items`` as the benchmark's evaluation set with its splits and fingerprints, as
+    prepare would from upstream files (the demo's and the tests' own benchmarks)."""
+    _write_jsonl(layout.benchmark_file(benchmark), items)
+    return write_evaluation_set(layout, get_evalset(benchmark), items, validation_limit, test_limit)
+
+
+def fetch_benchmark(
+    key: str, layout: CampaignLayout, evaluation: Evaluation, token: str | None
+) -> tuple[bool, Splits]:
+    """The evaluation set exactly as its upstream layout declares (``ftapi.evalsets``): the
+    named files only, built into items, cut into the campaign's splits. A prepared set is
+    kept; each file is written whole (renamed into place). Returns (downloaded, splits)."""
+    evalset = get_evalset(key)
     target, shots = layout.benchmark_file(key), layout.shots_file(key)
-    need_shots = bench.shots > 0 and not shots.exists()
-    if target.exists() and not need_shots:
-        return False
     folder = target.parent
-    if need_shots:
-        rows = _benchmark_rows(bench, bench.shots_subset, folder / "raw-shots", token)
-        _write_jsonl(shots, rows)
-    if not target.exists():
-        _write_jsonl(target, _benchmark_rows(bench, bench.eval_subset, folder / "raw", token))
-    return True
+    downloaded = False
+    items = read_evaluation_set(target)
+    if items is None:
+        _download(evalset, evalset.files, folder / "raw", token)
+        items = evalset.build(read_rows(evalset, folder / "raw", evalset.files))
+        if not items:
+            raise LayoutError(", ".join(evalset.files), None, "no evaluation items")
+        _write_jsonl(target, items)
+        downloaded = True
+    if evalset.shots_files and read_evaluation_set(shots) is None:
+        _download(evalset, evalset.shots_files, folder / "raw-shots", token)
+        rows = read_rows(evalset, folder / "raw-shots", evalset.shots_files)
+        _write_jsonl(shots, evalset.build_shots(rows))
+        downloaded = True
+    splits = write_evaluation_set(
+        layout, evalset, items, evaluation.validation_limit, evaluation.test_limit
+    )
+    return downloaded, splits
 
 
 def root_cause(exc: BaseException) -> BaseException:
@@ -243,6 +251,10 @@ def root_cause(exc: BaseException) -> BaseException:
 def explain(exc: BaseException, what: str) -> tuple[FailureKind, str]:
     cause = root_cause(exc)
     name = type(cause).__name__
+    if isinstance(cause, LayoutError):
+        return FailureKind.ENVIRONMENT, (
+            f"{what}: the files do not have the upstream layout this operator reads: {cause}"
+        )
     if name in ("GatedRepoError",) or "401" in str(cause) or "403" in str(cause):
         return FailureKind.ENVIRONMENT, (
             f"{what}: access denied by the Hub ({name}). The repository is gated or private: "
@@ -286,13 +298,14 @@ def run(request: StepRequest) -> StepResult:
                 lambda key=key: fetch_dataset(key, layout.raw_dataset_dir(key), token),
             )
         )
-    work.append(
-        (
-            f"benchmark {spec.benchmark!r} ({bench.eval_hf_id})",
-            spec.benchmark,
-            lambda: fetch_benchmark(spec.benchmark, layout, token),
-        )
-    )
+    prepared: list[Splits] = []
+
+    def benchmark() -> bool:
+        downloaded, splits = fetch_benchmark(spec.benchmark, layout, spec.evaluation, token)
+        prepared.append(splits)
+        return downloaded
+
+    work.append((f"benchmark {spec.benchmark!r} ({bench.eval_hf_id})", spec.benchmark, benchmark))
     fetched: list[str] = []
     for what, label, fetch in work:
         try:
@@ -302,7 +315,18 @@ def run(request: StepRequest) -> StepResult:
             kind, message = explain(exc, what)
             return StepResult(step=StepKind.PREPARE, ok=False, failure=kind, message=message[:2000])
     message = ("downloaded " + ", ".join(fetched)) if fetched else "caches already complete"
-    return StepResult(step=StepKind.PREPARE, ok=True, message=message)
+    splits = prepared[-1]
+    summary = EvaluationSetStatus(
+        items=splits.items,
+        validation=len(splits.validation),
+        test=len(splits.test),
+        sha256=splits.sha256,
+    )
+    message += (
+        f"; {spec.benchmark}: {splits.items} items, validation {summary.validation}, "
+        f"test {summary.test} (sha256 {splits.sha256[:12]})"
+    )
+    return StepResult(step=StepKind.PREPARE, ok=True, message=message, evaluation_set=summary)
 
 
 def main() -> int:

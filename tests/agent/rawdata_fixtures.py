@@ -16,6 +16,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ftapi.evalsets import EvalRow
+from ftapi.workspace import CampaignLayout
+from ftoperator.prepare import install_evaluation_set
+
 
 def _json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -349,7 +353,13 @@ BENCHMARK_OF = {
 }
 
 
-def write_benchmark(path: Path, questions: list[str]) -> None:
-    """A benchmark evaluation set (JSON Lines with question and answer)."""
+def write_benchmark(
+    layout: CampaignLayout, benchmark: str, questions: list[str], limits: tuple[int, int]
+) -> None:
+    """A benchmark evaluation set with its splits, as prepare writes them."""
     filler = [f"Unrelated evaluation question number {i} about something else." for i in range(6)]
-    _jsonl(path, [{"question": q, "answer": "0"} for q in [*questions, *filler]])
+    items = [
+        EvalRow(id=f"q{i}", question=q, answer="0", keys=[q])
+        for i, q in enumerate([*questions, *filler])
+    ]
+    install_evaluation_set(layout, benchmark, items, *limits)

@@ -55,9 +55,10 @@ def make_request(
         leaks = [
             WRITERS[key](layout.raw_dataset_dir(key)) for key in request.spec.resolved_datasets()
         ]
-        benchmark_file = layout.benchmark_file(benchmark)
-        if not benchmark_file.exists():
-            write_benchmark(benchmark_file, leaks)
+        if not layout.benchmark_file(benchmark).exists():
+            evaluation = request.spec.evaluation
+            limits = (evaluation.validation_limit, evaluation.test_limit)
+            write_benchmark(layout, benchmark, leaks, limits)
     return request
 
 

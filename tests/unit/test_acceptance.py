@@ -7,7 +7,12 @@ import pytest
 from test_lifecycle import World, campaign, default_outcome, ok
 
 from ftapi.campaign import IterationPhase, Phase
-from ftapi.results import decode_item_scores, encode_item_scores
+from ftapi.results import (
+    decode_item_scores,
+    decode_item_weights,
+    encode_item_scores,
+    encode_item_weights,
+)
 from ftapi.steps import StepKind
 from ftoperator.acceptance import compare
 
@@ -160,3 +165,26 @@ def test_failing_candidate_does_not_stop_its_siblings():
     first, second = final.status.iterations
     assert first.phase is IterationPhase.FAILED and first.accepted is False
     assert second.phase is IterationPhase.SUCCEEDED and second.accepted is True
+
+
+def test_item_weights_round_trip_and_mean_metrics_send_none():
+    assert encode_item_weights([1.0, 1.0, 1.0]) is None
+    weights = [0.0, 2.0, 5.0, 3.25, 24.0]
+    assert decode_item_weights(encode_item_weights(weights)) == weights
+
+
+def test_weighted_items_are_compared_on_the_ratio_metric_not_the_mean_of_ratios():
+    # Micro F1 = sum(2TP) / sum(2TP + FP + FN); per item score 2TP/(2TP+FP+FN), weight the
+    # denominator. Best: 10 items, each 2TP=2 of 4 -> 0.5 each, weight 4 -> F1 50.
+    # Candidate: 9 items perfect with tiny weight 2 (2TP=2 of 2) and one item 0 of weight 40:
+    # mean of per-item scores 0.9 (looks +40 points) but micro F1 = 18 / 58 = 31.03 (-18.97).
+    best = [0.5] * 10
+    best_w = [4.0] * 10
+    cand = [1.0] * 9 + [0.0]
+    cand_w = [2.0] * 9 + [40.0]
+    result = compare(31.03, 50.0, cand, best, candidate_weights=cand_w, best_weights=best_w)
+    assert result.method == "bootstrap"
+    assert result.estimate == pytest.approx(100 * (18 / 58 - 0.5), abs=1e-3)
+    assert not result.significant
+    unweighted = compare(31.03, 50.0, cand, best)
+    assert unweighted.estimate == pytest.approx(40.0)

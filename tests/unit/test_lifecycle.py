@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from ftapi.campaign import FineTuneCampaign, IterationPhase, Phase
+from ftapi.campaign import EvaluationSetStatus, FineTuneCampaign, IterationPhase, Phase
 from ftapi.results import FailureKind, StepResult
 from ftapi.steps import StepKind
 from ftoperator.lifecycle import (
@@ -394,3 +394,24 @@ def test_job_names_fit_in_a_label_value():
     name = job_name(long, StepKind.SMOKE, 12, 3, 2)
     assert len(name) <= 63 and name.endswith("-smoke-12-r3-2")
     assert name != job_name("a" * 81, StepKind.SMOKE, 12, 3, 2)
+
+
+def test_prepare_records_the_evaluation_set_and_every_evaluation_carries_its_hash():
+    sha = "ab" * 32
+
+    def outcome(create: CreateJob) -> StepResult | None:
+        if create.request.step is StepKind.PREPARE:
+            summary = EvaluationSetStatus(items=30, validation=15, test=15, sha256=sha)
+            return ok(StepKind.PREPARE, evaluation_set=summary)
+        return None
+
+    world = World(campaign(budget={"maxIterations": 2}), outcome)
+    final = world.run()
+    assert final.status.phase is Phase.SUCCEEDED
+    assert final.status.evaluation_set == EvaluationSetStatus(
+        items=30, validation=15, test=15, sha256=sha
+    )
+    by_step = {c.request.step: c.request.split_sha256 for c in world.created}
+    assert by_step[StepKind.BASELINE] == by_step[StepKind.EVAL] == by_step[StepKind.FINAL] == sha
+    assert by_step[StepKind.AGENT] is None and by_step[StepKind.TRAIN] is None
+    assert any("validation 15, test 15" in e.message for d in world.decisions for e in d.events)

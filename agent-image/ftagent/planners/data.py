@@ -20,6 +20,7 @@ def builtin_data(
         seed=seed,
         tokens=ctx.tokens,
         max_tokens=ctx.max_record_tokens,
+        exclude=ctx.excluded,
     )
     records = [record for result in results for record in result.records]
     summary = "; ".join(result.summary() for result in results)

@@ -54,6 +54,7 @@ def build_builtin(
     seed: int,
     tokens: TokenCounter,
     max_tokens: int,
+    exclude: frozenset[str] = frozenset(),
 ) -> list[RecipeResult]:
     """Run each dataset's recipe for its share of ``sample_size``."""
     results = []
@@ -63,7 +64,12 @@ def build_builtin(
         if share <= 0:
             continue
         run = RecipeRun(
-            benchmark=benchmark, limit=share, seed=seed, tokens=tokens, max_tokens=max_tokens
+            benchmark=benchmark,
+            limit=share,
+            seed=seed,
+            tokens=tokens,
+            max_tokens=max_tokens,
+            exclude=exclude,
         )
         results.append(get_recipe(dataset.key).build(files, run))
     return results

@@ -19,6 +19,10 @@ class EvalItem:
     question: str
     answer: str
     extra: Mapping[str, Any] = field(default_factory=dict)
+    id: str = ""
+    """The item's id in the evaluation set (``ftapi.evalsets.EvalRow.id``)."""
+    group: str | None = None
+    """The item's split group (FinanceIQ: its subject)."""
 
 
 @dataclass(frozen=True)
