@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 from ftapi.campaign import FineTuneCampaignSpec
+from ftapi.evalsets import Splits
+from ftapi.evalsets.base import splits_hash
 from ftapi.results import StepResult
 from ftapi.steps import MountPaths, StepKind, StepRequest
 from ftapi.workspace import CampaignLayout
@@ -74,9 +76,10 @@ def fill(hub: FakeHub, token: str | None = None) -> None:
         "dataset",
         "opencompass/AIME2025",
         {
-            "aime2025-I.jsonl": "\n".join(
-                json.dumps({"question": f"Q{i}", "answer": str(i)}) for i in range(30)
-            ),
+            name: "\n".join(
+                json.dumps({"question": f"Q{i}", "answer": str(i)}) for i in range(k, k + 15)
+            )
+            for name, k in (("aime2025-I.jsonl", 0), ("aime2025-II.jsonl", 15))
         },
     )
 
@@ -90,10 +93,12 @@ def test_downloads_everything_once(tmp_path):
         assert (layout.base_model_dir("org/tiny") / "config.json").exists()
         assert (layout.raw_dataset_dir("deepscaler") / "deepscaler.json").exists()
         rows = [json.loads(x) for x in layout.benchmark_file("aime25").read_text().splitlines()]
-        assert len(rows) == 30 and rows[0] == {"question": "Q0", "answer": "0"}
+        assert len(rows) == 30
+        assert (rows[0]["question"], rows[0]["answer"]) == ("Q0", "0")
+        assert (rows[15]["question"], rows[29]["answer"]) == ("Q15", "29")
         downloads = [r for r in hub.requests if "/resolve/" in r]
         again, _ = run_prepare(tmp_path, hub)
-        assert again.ok and again.message == "caches already complete"
+        assert again.ok and again.message.startswith("caches already complete;")
         assert [r for r in hub.requests if "/resolve/" in r] == downloads  # nothing new
 
 
@@ -133,98 +138,59 @@ def test_gated_model_needs_the_token(tmp_path):
         assert (layout.base_model_dir("org/tiny") / "model.safetensors").exists()
 
 
-def _tablebench_row(i: int, qtype: str, style: str) -> dict:
-    return {
-        "id": f"q{i}",
-        "qtype": qtype,
-        "qsubtype": "Chart",
-        "instruction_type": style,
-        "instruction": f"[{style}] answer from the table",
-        "table": {"columns": ["year", "sales"], "data": [[2020 + i, i * 10]]},
-        "question": f"Plot sales {i}",
-        "answer": f"y_references = [[{i * 10}]]",
-    }
-
-
-def test_subset_given_as_a_column_keeps_its_rows_once_with_their_tables(tmp_path):
+def test_a_file_without_the_layouts_fields_fails_at_prepare_naming_file_row_and_field(tmp_path):
     with FakeHub() as hub:
         fill(hub)
-        hub.add("dataset", "Multilingual-Multimodal-NLP/TableInstruct", {"train.json": "[]"})
-        files = {}
-        for style in ("DP", "PoT"):  # the same items, once per prompting style
-            rows = [_tablebench_row(i, "Visualization", style) for i in range(3)]
-            rows += [_tablebench_row(i, "FactChecking", style) for i in range(3, 5)]
-            files[f"TableBench_{style}.jsonl"] = "\n".join(json.dumps(r) for r in rows)
-        hub.add("dataset", "Multilingual-Multimodal-NLP/TableBench", files)
-        result, layout = run_prepare(tmp_path, hub, benchmark="tablebench_visualization")
-        assert result.ok, result.message
-        path = layout.benchmark_file("tablebench_visualization")
-        rows = [json.loads(x) for x in path.read_text().splitlines()]
-        assert [r["question"] for r in rows] == ["Plot sales 0", "Plot sales 1", "Plot sales 2"]
-        assert rows[1]["table"] == {"columns": ["year", "sales"], "data": [[2021, 10]]}
-        assert rows[1]["answer"] == "y_references = [[10]]"
-
-
-def test_subset_found_nowhere_fails_naming_it(tmp_path):
-    with FakeHub() as hub:
-        fill(hub)
-        hub.add("dataset", "Multilingual-Multimodal-NLP/TableInstruct", {"train.json": "[]"})
-        rows = [_tablebench_row(i, "FactChecking", "DP") for i in range(3)]
+        bad = "\n".join(json.dumps({"problem": f"Q{i}", "answer": str(i)}) for i in range(15))
         hub.add(
             "dataset",
-            "Multilingual-Multimodal-NLP/TableBench",
-            {"TableBench.jsonl": "\n".join(json.dumps(r) for r in rows)},
+            "opencompass/AIME2025",
+            {"aime2025-I.jsonl": bad, "aime2025-II.jsonl": bad},
         )
-        result, _ = run_prepare(tmp_path, hub, benchmark="tablebench_visualization")
-        assert not result.ok
-        assert "TableBench (subset Visualization)" in result.message
+        result, layout = run_prepare(tmp_path, hub)
+        assert not result.ok and result.failure == "environment"
+        assert "aime2025-I.jsonl row 0" in result.message and "'question'" in result.message
+        assert not layout.benchmark_file("aime25").exists()
 
 
-def _finance_csv(subject: str, n: int) -> str:
-    lines = ["Question,A,B,C,D,Answer"]
-    lines += [
-        f"{subject}题{i}：哪项正确？,甲{i},乙{i},丙{i},丁{i},{'ABCD'[i % 4]}" for i in range(n)
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def test_csv_evaluation_set_with_option_columns(tmp_path):
-    """FinanceIQ: one CSV per subject, options A-D as columns, the dev split for few-shot."""
+def test_a_missing_file_of_the_layout_fails_at_prepare(tmp_path):
     with FakeHub() as hub:
         fill(hub)
-        files = {
-            "data/test/银行.csv": _finance_csv("银行", 3),
-            "data/test/保险.csv": _finance_csv("保险", 2),
-            "data/dev/银行.csv": _finance_csv("开发", 2),
-        }
-        hub.add("dataset", "Duxiaoman-DI/FinanceIQ", files)
-        result, layout = run_prepare(tmp_path, hub, benchmark="FinanceIQ_gen")
-        assert result.ok, result.message
-        path = layout.benchmark_file("FinanceIQ_gen")
-        rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
-        assert len(rows) == 5 and not any("开发" in r["question"] for r in rows)
-        assert rows[0] == {
-            "subject": "保险",
-            "choices": {"A": "甲0", "B": "乙0", "C": "丙0", "D": "丁0"},
-            "question": "保险题0：哪项正确？",
-            "answer": "A",
-        }
-        # The dev split holds the 5-shot examples, kept apart from the evaluation set.
-        shots = [json.loads(x) for x in layout.shots_file("FinanceIQ_gen").read_text().splitlines()]
-        assert [(r["subject"], r["question"]) for r in shots] == [
-            ("银行", "开发题0：哪项正确？"),
-            ("银行", "开发题1：哪项正确？"),
-        ]
+        hub.add(
+            "dataset",
+            "opencompass/AIME2025",
+            {"aime2025-I.jsonl": json.dumps({"question": "Q", "answer": "1"})},
+        )
+        result, _ = run_prepare(tmp_path, hub)
+        assert not result.ok and result.failure == "environment"
+        assert "aime2025-II.jsonl" in result.message and "opencompass/AIME2025" in result.message
 
 
-def test_subset_by_column_value_in_csv_files(tmp_path):
+def test_splits_are_recorded_with_their_hash_and_other_limits_get_their_own(tmp_path):
     with FakeHub() as hub:
         fill(hub)
-        hub.add("dataset", "Multilingual-Multimodal-NLP/TableInstruct", {"train.json": "[]"})
-        csv_text = "question,answer,qtype\nPlot a,code a,Visualization\nIs b?,Yes,FactChecking\n"
-        hub.add("dataset", "Multilingual-Multimodal-NLP/TableBench", {"TableBench.csv": csv_text})
-        result, layout = run_prepare(tmp_path, hub, benchmark="tablebench_visualization")
+        result, layout = run_prepare(tmp_path, hub)
         assert result.ok, result.message
-        path = layout.benchmark_file("tablebench_visualization")
-        rows = [json.loads(x) for x in path.read_text().splitlines()]
-        assert [(r["question"], r["answer"]) for r in rows] == [("Plot a", "code a")]
+        summary = result.evaluation_set
+        assert (summary.items, summary.validation, summary.test) == (30, 15, 15)
+        splits = Splits.model_validate_json(layout.splits_file("aime25", 100, 100).read_text())
+        assert splits.sha256 == summary.sha256
+        assert splits.sha256 == splits_hash("aime25", splits.validation, splits.test)
+        small, _ = run_prepare(tmp_path, hub, evaluation={"validationLimit": 5, "testLimit": 4})
+        assert small.ok and (small.evaluation_set.validation, small.evaluation_set.test) == (5, 4)
+        assert small.evaluation_set.sha256 != summary.sha256
+        assert layout.splits_file("aime25", 5, 4).is_file()
+        exclusion = json.loads(layout.exclusion_file("aime25").read_text())
+        assert len(exclusion["fingerprints"]) >= 30
+        assert "Q1" not in layout.exclusion_file("aime25").read_text()  # hashes only
+
+
+def test_an_evaluation_set_of_an_older_operator_is_prepared_again(tmp_path):
+    with FakeHub() as hub:
+        fill(hub)
+        result, layout = run_prepare(tmp_path, hub)
+        assert result.ok
+        layout.benchmark_file("aime25").write_text('{"question": "old", "answer": "1"}\n')
+        again, _ = run_prepare(tmp_path, hub)
+        assert again.ok and "aime25" in again.message.split(";")[0]
+        assert again.evaluation_set.sha256 == result.evaluation_set.sha256
