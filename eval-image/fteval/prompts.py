@@ -1,5 +1,7 @@
 """The prompt each evaluation item is asked with: the benchmark description, the in-context
-examples of a few-shot benchmark (FinanceIQ: 5, of the item's subject), then the item.
+examples of a few-shot benchmark (FinanceIQ: 5, of the item's subject), then the item. The
+item's question already holds its structured context (tables, options, steps), rendered by
+its family's layout (``ftapi.evalsets``) at prepare.
 
 The description prefix is :func:`ftapi.prompts.task_prompt`, which the agent applies to its
 training instructions too, so training and evaluation see the same text. Called by
@@ -8,50 +10,16 @@ training instructions too, so training and evaluation see the same text. Called 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from ftapi.prompts import task_prompt
 from fteval.adapters import EvalItem
 
 
-def render_choices(choices: object) -> str:
-    """``A. ...`` lines for a list or a {letter: text} mapping of options."""
-    if isinstance(choices, Mapping):
-        return "\n".join(f"{key}. {value}" for key, value in choices.items())
-    if isinstance(choices, list):
-        return "\n".join(f"{chr(ord('A') + i)}. {value}" for i, value in enumerate(choices))
-    return ""
-
-
-def render_table(table: object) -> str:
-    """A TableBench table (JSON text or object) as one JSON line."""
-    if isinstance(table, str):
-        return table.strip()
-    if isinstance(table, Mapping):
-        return json.dumps(table, ensure_ascii=False)
-    return ""
-
-
-def item_text(item: EvalItem) -> str:
-    """The question, then the item's table (TableBench, unless the question already holds
-    it) and options."""
-    question = item.question.strip()
-    parts = [question]
-    table = render_table(item.extra.get("table"))
-    if table and table not in question:
-        parts.append(f"Table: {table}")
-    options = render_choices(item.extra.get("choices"))
-    if options:
-        parts.append(options)
-    return "\n\n".join(part for part in parts if part)
-
-
 def choose_shots(item: EvalItem, pool: Sequence[EvalItem], count: int) -> list[EvalItem]:
-    """``count`` in-context examples for ``item``: those of its subject first (FinanceIQ's
+    """``count`` in-context examples for ``item``: those of its group first (FinanceIQ's
     examples are per subject), then others, in file order."""
-    subject = item.extra.get("subject")
-    same = [shot for shot in pool if subject is not None and shot.extra.get("subject") == subject]
+    same = [shot for shot in pool if item.group is not None and shot.group == item.group]
     others = [shot for shot in pool if shot not in same]
     return (same + others)[:count]
 
@@ -64,5 +32,7 @@ def build_prompt(
 ) -> str:
     """The user message: task description, a blank line, the in-context examples (each
     followed by its answer) if any, then the item."""
-    examples = [f"{item_text(shot)}\n{shot_answer.format(answer=shot.answer)}" for shot in shots]
-    return task_prompt(description, "\n\n".join([*examples, item_text(item)]))
+    examples = [
+        f"{shot.question.strip()}\n{shot_answer.format(answer=shot.answer)}" for shot in shots
+    ]
+    return task_prompt(description, "\n\n".join([*examples, item.question.strip()]))

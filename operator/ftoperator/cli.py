@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+DEFAULT_CACHE = Path.home() / ".cache" / "ft-operator" / "cache"
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,9 +64,14 @@ def crds(
 @app.command()
 def benchmarks(
     key: str | None = typer.Argument(None, help="Show one benchmark in full."),
+    cache: Path = typer.Option(
+        DEFAULT_CACHE, help="A cache prepared by `ftctl run`: split sizes and a real prompt."
+    ),
 ) -> None:
-    """List the benchmark catalog (or describe one benchmark)."""
+    """List the benchmark catalog (or describe one benchmark: its upstream evaluation files,
+    how items and splits are built, the metric, the split sizes and one rendered prompt)."""
     from ftapi.catalog import BENCHMARKS, DATASETS, UnknownKeyError, get_benchmark
+    from ftoperator.benchview import show
 
     if key is not None:
         try:
@@ -73,10 +79,7 @@ def benchmarks(
         except UnknownKeyError as exc:
             err_console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from exc
-        table = Table(show_header=False, title=bench.key)
-        for name, value in bench.model_dump().items():
-            table.add_row(name, str(value))
-        console.print(table)
+        show(console, bench, cache, bench.description)
         return
 
     table = Table(title="Benchmark catalog")
@@ -87,7 +90,7 @@ def benchmarks(
             bench.key,
             str(bench.domain),
             ", ".join(bench.datasets),
-            bench.eval_hf_id + (f" [{bench.eval_subset}]" if bench.eval_subset else ""),
+            bench.eval_hf_id,
             str(bench.answer_format),
             str(bench.metric),
         )
@@ -116,9 +119,6 @@ def validate(manifest: Path = typer.Argument(..., exists=True, readable=True)) -
         f"{campaign.spec.base_model} on {campaign.spec.benchmark}, "
         f"datasets {', '.join(campaign.spec.resolved_datasets())}"
     )
-
-
-DEFAULT_CACHE = Path.home() / ".cache" / "ft-operator" / "cache"
 
 
 def _progress_table(campaign, started: float):

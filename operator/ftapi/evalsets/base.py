@@ -121,6 +121,11 @@ class EvalSet(BaseModel):
     """How the question (with its context) and the gold are built, from which fields."""
     sources: tuple[str, ...]
     """Where these facts come from: ``owner/repo@commit:path`` of upstream code and cards."""
+    upstream_size: int | None = None
+    """Items in the real evaluation set (after upstream's filtering), where known."""
+    example: dict[str, Any] | None = None
+    """One made-up row of ``files[0]`` in its upstream layout (structured columns as the
+    reader yields them): ``ftctl benchmarks KEY`` builds and shows its prompt."""
 
     def file_format(self, path: str) -> FileFormat:
         suffix = path.rsplit(".", 1)[-1].lower()
