@@ -20,7 +20,7 @@ from ftapi.steps import StepKind
 from fteval import answers, metrics
 from fteval.adapters import EvalItem, get_adapter
 from fteval.errors import EvalStepError
-from fteval.items import load_items, split_items
+from fteval.items import load_items, read_splits, split_items
 from fteval.judge import JudgeConfig, judge_from_spec, llm_judge_equivalent, parse_verdict
 from fteval.occonfig import DatasetSpec, ModelSpec, dataset_dict, model_dict, render_config
 from fteval.prompts import build_prompt, choose_shots
@@ -93,45 +93,65 @@ class TestExtraction:
         assert answers.extract_python_code("print(1)") is None
 
 
+def _eval_set(tmp_path: Path, n: int, validation: int = 100, test: int = 100):
+    from ftapi.steps import MountPaths
+    from ftapi.workspace import CampaignLayout
+
+    paths = MountPaths(
+        models=str(tmp_path / "m"), datasets=str(tmp_path / "d"), workspace=str(tmp_path / "w")
+    )
+    layout = CampaignLayout(paths, "ns", "c")
+    toy.write_benchmark(layout, toy.benchmark_rows(n), validation, test)
+    return layout, layout.splits_file(toy.BENCHMARK, validation, test)
+
+
 class TestItems:
-    def test_splits_are_disjoint_and_limited(self, tmp_path: Path) -> None:
-        path = tmp_path / "eval.jsonl"
-        rows = [*toy.benchmark_rows(11), {"question": "q", "answer": 5, "choices": ["a", "b"]}]
-        path.write_text("\n".join(json.dumps(row) for row in rows) + "\n\n", encoding="utf-8")
-        items = load_items(path)
-        assert len(items) == 12 and items[-1].answer == "5"
-        assert items[-1].extra == {"choices": ["a", "b"]}
-        bench = get_benchmark("aime25")
-        validation = split_items(items, bench, "validation", 4)
-        test = split_items(items, bench, "test", 100)
-        assert [i.index for i in validation] == [0, 1, 2, 3]
-        assert [i.index for i in test] == list(range(6, 12))
+    def test_the_recorded_split_is_scored_in_its_order(self, tmp_path: Path) -> None:
+        layout, splits_file = _eval_set(tmp_path, 11, validation=4)
+        items = load_items(layout.benchmark_file(toy.BENCHMARK))
+        assert len(items) == 11 and items[3].id == "toy-3" and items[3].index == 3
+        splits = read_splits(splits_file, None)
+        validation = split_items(items, splits, "validation")
+        test = split_items(items, splits, "test")
+        assert [i.id for i in validation] == ["toy-0", "toy-1", "toy-2", "toy-3"]
+        assert [i.index for i in test] == list(range(6, 11))
+
+    def test_a_split_file_changed_after_prepare_is_refused(self, tmp_path: Path) -> None:
+        _, splits_file = _eval_set(tmp_path, 10)
+        recorded = json.loads(splits_file.read_text())
+        with pytest.raises(EvalStepError, match="not the ones this campaign was prepared with"):
+            read_splits(splits_file, "0" * 64)
+        read_splits(splits_file, recorded["sha256"])  # the campaign's own hash
+        recorded["validation"][0] = "toy-9"  # swap in an item the agent saw answered
+        splits_file.write_text(json.dumps(recorded))
+        with pytest.raises(EvalStepError, match="changed after prepare") as caught:
+            read_splits(splits_file, recorded["sha256"])
+        assert caught.value.kind is FailureKind.ENVIRONMENT
 
     @pytest.mark.parametrize(
-        "content", ['{"answer": "1"}\n', '{"question": "q"}\n', "not json\n", ""]
+        "content",
+        ['{"answer": "1"}\n', '{"question": "q", "answer": "1"}\n', "not json\n"],
     )
     def test_bad_sets_fail(self, tmp_path: Path, content: str) -> None:
         path = tmp_path / "eval.jsonl"
         path.write_text(content, encoding="utf-8")
         with pytest.raises(EvalStepError) as caught:
-            split_items(load_items(path), get_benchmark("aime25"), "validation", 10)
+            load_items(path)
         assert caught.value.kind is FailureKind.ENVIRONMENT
 
-    def test_prompt_holds_description_question_and_options(self) -> None:
-        item = EvalItem(0, "Pick one.", "B", {"choices": ["x", "y"]})
-        assert (
-            build_prompt("Task {with braces}.", item)
-            == "Task {with braces}.\n\nPick one.\n\nA. x\nB. y"
+    def test_missing_split_file_says_to_prepare(self, tmp_path: Path) -> None:
+        with pytest.raises(EvalStepError, match="has the prepare step run"):
+            read_splits(tmp_path / "splits-v100-t100.json", None)
+
+    def test_prompt_is_the_description_then_the_rendered_question(self) -> None:
+        item = EvalItem(0, "Pick one.\n\nA. x\nB. y", "B", {"choices": ["x", "y"]})
+        assert build_prompt("Task {with braces}.", item) == (
+            "Task {with braces}.\n\nPick one.\n\nA. x\nB. y"
         )
-        table = {"columns": ["a"], "data": [[1]]}
-        with_table = build_prompt("T.", EvalItem(0, "Sum a?", "1", {"table": table}))
-        assert with_table == 'T.\n\nSum a?\n\nTable: {"columns": ["a"], "data": [[1]]}'
-        inline = EvalItem(0, 'Sum a of {"columns": ["a"], "data": [[1]]}?', "1", {"table": table})
-        assert "Table:" not in build_prompt("T.", inline)
 
     def test_few_shot_prompt_puts_answered_examples_of_the_subject_first(self) -> None:
         def finance(i: int, subject: str) -> EvalItem:
-            return EvalItem(i, f"{subject} q{i}?", "AB"[i % 2], {"subject": subject})
+            return EvalItem(i, f"{subject} q{i}?", "AB"[i % 2], group=subject)
 
         pool = [finance(0, "tax"), finance(1, "bank"), finance(2, "bank"), finance(3, "tax")]
         item = finance(9, "bank")
@@ -155,12 +175,7 @@ class TestItems:
         assert load_shots(benchmark, layout) is None  # a cache prepared without examples
         layout.shots_file(benchmark.key).parent.mkdir(parents=True)
         rows = [
-            {
-                "subject": "银行",
-                "question": f"例{i}",
-                "answer": "C",
-                "choices": {"A": "甲", "C": "丙"},
-            }
+            {"id": f"dev-{i}", "group": "银行", "question": f"例{i}", "answer": "C"}
             for i in range(7)
         ]
         layout.shots_file(benchmark.key).write_text(
@@ -168,13 +183,13 @@ class TestItems:
         )
         shots = load_shots(benchmark, layout)
         assert shots is not None and shots.count == 5 and len(shots.pool) == 7
-        item = EvalItem(0, "问题？", "A", {"subject": "银行", "choices": {"A": "甲", "C": "丙"}})
+        item = EvalItem(0, "问题？\nA. 甲\nC. 丙", "A", group="银行")
         path = tmp_path / "validation.jsonl"
         write_split_file(path, [item], benchmark.description, shots)
         prompt = json.loads(path.read_text(encoding="utf-8"))["ft_prompt"]
         assert prompt.startswith(benchmark.description + "\n\n例0")
         assert prompt.count("答案：C") == 5 and "例5" not in prompt
-        assert prompt.endswith("问题？\n\nA. 甲\nC. 丙")
+        assert prompt.endswith("问题？\nA. 甲\nC. 丙")
         assert load_shots(get_benchmark("aime25"), layout) is None  # zero-shot benchmarks
 
 
