@@ -56,13 +56,14 @@ def build_demo_assets(
             items.append(EvalRow(id=f"demo-{i}", question=q, answer=str(a), keys=[q]))
         install_evaluation_set(layout, DEMO_BENCHMARK, items)
     raw = layout.raw_dataset_dir(DEMO_DATASET)
-    if not (raw / ".ftagent-complete").exists():
+    if not (raw / "deepscaler.json").exists():
         raw.mkdir(parents=True, exist_ok=True)
         rows = []
         for i in range(train_rows):
             q, a = _question(rng, f"T{i}")
             rows.append({"problem": q, "solution": f"The key is {a}.", "answer": str(a)})
-        (raw / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        # DeepScaleR's real layout: one JSON array, deepscaler.json, at the repository root.
+        (raw / "deepscaler.json").write_text(json.dumps(rows))
         (raw / ".ftagent-complete").write_text("ok\n")
 
 
