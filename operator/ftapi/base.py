@@ -24,7 +24,10 @@ class ApiModel(BaseModel):
         use_attribute_docstrings=True,
         extra="forbid",
         validate_assignment=True,
+        allow_inf_nan=False,
     )
+    """Infinity and NaN are refused everywhere: a forged ``llmCost: Infinity`` must fail its
+    step's contract, never reach a status patch."""
 
 
 class LenientModel(ApiModel):

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError
 
@@ -131,8 +131,8 @@ class StepResult(LenientModel):
     """Training records the agent built."""
     train_loss: float | None = None
     steps: int | None = Field(None, ge=0)
-    scores: dict[Split, float] = Field(default_factory=dict)
-    """Core-metric scores (0-100) per split, for evaluation steps."""
+    scores: dict[Split, Annotated[float, Field(ge=-100, le=100)]] = Field(default_factory=dict)
+    """Core-metric scores per split, for evaluation steps: 0-100 (-100..100 for Kendall tau)."""
     metric: str | None = Field(None, max_length=64)
     item_scores: str | None = Field(None, max_length=1400)
     """Per-item validation scores (encode_item_scores), for noise-aware acceptance."""
@@ -227,7 +227,7 @@ class ItemScore(LenientModel):
     generated per item."""
 
     index: int
-    score: float
+    score: float = Field(ge=-1, le=1)
     weight: float = Field(1.0, ge=0)
     """The item's share of a ratio metric's denominator (micro F1: 2TP + FP + FN); 1 for
     mean metrics. The split's score is the weighted mean of the item scores."""
@@ -249,8 +249,8 @@ class EvaluationResult(LenientModel):
     split: Split
     benchmark: str
     metric: str
-    score: float
-    """Core metric, 0-100."""
+    score: float = Field(ge=-100, le=100)
+    """Core metric, 0-100 (-100..100 for Kendall tau)."""
     n_items: int = Field(ge=0)
     samples_per_item: int = Field(1, ge=1)
     """Answers generated per item; scores are means over them (avg@k)."""
