@@ -16,12 +16,13 @@ from pathlib import Path
 
 from ftagent.errors import EnvironmentFailure, RequestError
 from ftagent.history import History, load_history
-from ftagent.leakcheck import LeakIndex, scored_questions
+from ftagent.leakcheck import load_leak_index
 from ftagent.model_info import ModelInfo, describe_model
 from ftagent.rawdata import RawDatasetFiles, discover
 from ftagent.tokens import TokenCounter
 from ftapi.campaign import FineTuneCampaignSpec, TrainingMethod
 from ftapi.catalog import Benchmark, RawDataset, get_benchmark, get_dataset
+from ftapi.leakindex import LeakMatcher
 from ftapi.steps import StepKind, StepRequest
 from ftapi.workspace import CampaignLayout
 
@@ -127,15 +128,13 @@ class AgentContext:
         return self._raw[dataset.key]
 
     @cached_property
-    def leak_index(self) -> LeakIndex:
+    def leak_index(self) -> LeakMatcher:
         evaluation = self.spec.evaluation
-        questions = scored_questions(
-            self.layout.benchmark_file(self.spec.benchmark),
-            self.layout.splits_file(
+        return load_leak_index(
+            self.layout.leak_index_file(
                 self.spec.benchmark, evaluation.validation_limit, evaluation.test_limit
-            ),
+            )
         )
-        return LeakIndex(questions)
 
     @cached_property
     def excluded(self) -> frozenset[str]:

@@ -1,10 +1,11 @@
 """Validation of training data before any GPU time is spent on it.
 
 Every record (not a sample) is checked: the Alpaca schema with non-empty instruction and
-output, duplicates removed, benchmark questions removed (:mod:`ftagent.leakcheck`), records
-longer than the token limit dropped (never truncated), the size limit applied, and the length
-statistics recorded as :class:`ftapi.plan.DataStats`. Called by :mod:`ftagent.pipeline` for
-every planner, and by the LLM planner inside its script-repair loop.
+output, duplicates removed, evaluation items and near copies removed
+(:mod:`ftagent.leakcheck`), records longer than the token limit dropped (never truncated),
+the size limit applied, and the length statistics recorded as :class:`ftapi.plan.DataStats`.
+Called by :mod:`ftagent.pipeline` for every planner, and by the LLM planner inside its
+script-repair loop.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from ftagent.errors import DataError
-from ftagent.leakcheck import LeakIndex
 from ftagent.records import AlpacaRecord
 from ftagent.tokens import TokenCounter, percentile
 from ftapi.errors import format_validation_error
+from ftapi.leakindex import LeakMatcher
 from ftapi.plan import DataStats
 from ftapi.prompts import task_prompt
 
@@ -95,7 +96,7 @@ def _key(record: AlpacaRecord) -> tuple[str, str, str]:
 def check_records(
     items: Iterable[Any],
     *,
-    leak_index: LeakIndex,
+    leak_index: LeakMatcher,
     tokens: TokenCounter,
     max_tokens: int,
     task_description: str = "",
@@ -114,7 +115,7 @@ def check_records(
     clean = [
         r.model_copy(update={"instruction": task_prompt(task_description, r.instruction)})
         for r in unique
-        if not leak_index.leaks(r.instruction, r.input)
+        if not leak_index.leaks(r.instruction, r.input, r.output)
     ]
     lengths = [tokens.record_tokens(r.prompt_text(), r.output) for r in clean]
     kept = [(r, n) for r, n in zip(clean, lengths, strict=True) if n <= max_tokens]

@@ -194,7 +194,8 @@ class StepResult(LenientModel):
 
 class LossPoint(LenientModel):
     step: int = Field(ge=0)
-    loss: float | None = None
+    loss: float | None = Field(None, allow_inf_nan=True)
+    """A diverged run logs NaN or infinite losses: measured, so kept (never in the status)."""
     learning_rate: float | None = None
     epoch: float | None = None
 
@@ -209,7 +210,7 @@ class TrainingResult(LenientModel):
     message: str = ""
     method: TrainingMethod | None = None
     loss_history: list[LossPoint] = Field(default_factory=list)
-    final_loss: float | None = None
+    final_loss: float | None = Field(None, allow_inf_nan=True)
     steps: int = 0
     output_dir: str | None = None
     """Adapter (LoRA) or model (full) folder, relative to the workspace mount."""

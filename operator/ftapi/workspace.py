@@ -76,6 +76,11 @@ class CampaignLayout:
         name = f"splits-v{validation_limit}-t{test_limit}.json"
         return Path(self.paths.datasets) / "bench" / benchmark / name
 
+    def leak_index_file(self, benchmark: str, validation_limit: int, test_limit: int) -> Path:
+        """The leak index (``ftapi.leakindex``) of the items these limits score."""
+        name = f"{benchmark}-leaks-v{validation_limit}-t{test_limit}.json"
+        return Path(self.paths.datasets) / "exclude" / name
+
     def exclusion_file(self, benchmark: str) -> Path:
         """Fingerprints (hashes) of every evaluation item's identifying texts: what the
         agent's recipes must not train on. Holds no question and no answer."""

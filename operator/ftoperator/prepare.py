@@ -32,6 +32,7 @@ from ftapi.evalsets import (
     get_evalset,
 )
 from ftapi.jsonlines import JsonLineError, parse_json_lines
+from ftapi.leakindex import NGRAM, build_leak_index, words
 from ftapi.results import FailureKind, StepResult
 from ftapi.steps import (
     DEFAULT_TERMINATION_LOG,
@@ -194,7 +195,25 @@ def write_evaluation_set(
         {"benchmark": evalset.benchmark, "fingerprints": fingerprints(items)}, indent=0
     )
     _write_json(layout.exclusion_file(evalset.benchmark), exclusion)
+    scored = {*splits.validation, *splits.test}
+    index = build_leak_index(
+        evalset.benchmark,
+        (text for item in items if item.id in scored for text in leak_texts(item)),
+    )
+    _write_json(
+        layout.leak_index_file(evalset.benchmark, validation_limit, test_limit),
+        index.model_dump_json(),
+    )
     return splits
+
+
+def leak_texts(item: EvalRow) -> list[str]:
+    """What identifies a scored item in training data: its question with the context, and its
+    gold answer when that is a text of its own (a long answer, not "B" or "42")."""
+    texts = [item.question]
+    if len(words(item.answer)) >= NGRAM:
+        texts.append(item.answer)
+    return texts
 
 
 def install_evaluation_set(

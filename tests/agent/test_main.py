@@ -76,7 +76,11 @@ def test_all_leaks_are_caught_end_to_end(tmp_path: Path) -> None:
     code, _, stderr = run_agent(request, tmp_path)
     assert code == 0, stderr
     plan = read_plan(request)
-    assert plan.data_stats is not None and plan.data_stats.leaks_removed == 1
+    assert plan.data_stats is not None
+    # The planted evaluation item is left out by its fingerprint when the recipe reads it
+    # (or, failing that, by the leak check); either way it is not trained on.
+    caught_by_recipe = "1 evaluation items left out" in (plan.recipe.notes or "")
+    assert caught_by_recipe or plan.data_stats.leaks_removed == 1
     assert not any("centrifuged at 300 g" in r["instruction"] for r in read_train_json(request))
 
 

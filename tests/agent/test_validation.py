@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from ftagent.errors import DataError, EnvironmentFailure
-from ftagent.leakcheck import LeakIndex, load_questions, normalize
+from ftagent.leakcheck import load_leak_index
 from ftagent.records import AlpacaRecord, dataset_info, write_training_data
 from ftagent.tokens import TokenCounter, approximate_tokens, percentile
 from ftagent.validation import check_records, finalize
+from ftapi.evalsets import normalize
+from ftapi.leakindex import LeakMatcher, build_leak_index
 
 QUESTION = "Find the number of ordered pairs (a, b) of positive integers with a*b = 2025."
 TOKENS = TokenCounter()
 
 
+def index(*questions: str) -> LeakMatcher:
+    return LeakMatcher(build_leak_index("aime25", questions))
+
+
 def check(items, questions=(QUESTION,), max_tokens=4096):
-    return check_records(
-        items, leak_index=LeakIndex(list(questions)), tokens=TOKENS, max_tokens=max_tokens
-    )
+    return check_records(items, leak_index=index(*questions), tokens=TOKENS, max_tokens=max_tokens)
 
 
 def rec(instruction: str, output: str = "Answer: 1", input_text: str = "") -> dict[str, str]:
@@ -36,7 +39,7 @@ def test_kept_instructions_get_the_task_description_as_the_evaluator_asks() -> N
     question = "What is 3 plus 4?"
     checked = check_records(
         [rec(question), rec(task_prompt(description, "What is 1 plus 6?"))],
-        leak_index=LeakIndex([QUESTION]),
+        leak_index=index(QUESTION),
         tokens=TOKENS,
         max_tokens=4096,
         task_description=description,
@@ -53,7 +56,7 @@ def test_kept_instructions_get_the_task_description_as_the_evaluator_asks() -> N
 def test_short_leaked_question_is_caught_before_the_prefix() -> None:
     checked = check_records(
         [rec("Yes or no?"), rec("Something else entirely")],
-        leak_index=LeakIndex(["Yes or no?"]),
+        leak_index=index("Yes or no?"),
         tokens=TOKENS,
         max_tokens=4096,
         task_description="Answer the question.",
@@ -113,6 +116,15 @@ def test_leak_in_the_input_field_is_found() -> None:
     assert checked.leaks_removed == 1
 
 
+def test_near_copies_and_copies_in_the_output_are_found() -> None:
+    changed_word = QUESTION.replace("positive", "nonnegative")
+    hidden = rec("Repeat after me.", output=f"{QUESTION} The answer is 15.")
+    unrelated = rec("Find the number of ordered triples of primes with sum 30.")
+    checked = check([rec(changed_word), hidden, unrelated])
+    assert checked.leaks_removed == 2
+    assert [r.instruction for r in checked.records] == [unrelated["instruction"]]
+
+
 def test_short_questions_only_match_whole_fields() -> None:
     checked = check([rec("Yes"), rec("Say Yes or No about this.")], questions=["Yes"])
     assert checked.leaks_removed == 1
@@ -153,12 +165,9 @@ def test_nothing_left_is_a_data_error() -> None:
         finalize(checked, cutoff_len=4096, limit=10, seed=0)
 
 
-def test_benchmark_file_is_required(tmp_path: Path) -> None:
+def test_leak_index_is_required(tmp_path: Path) -> None:
     with pytest.raises(EnvironmentFailure, match="leak check cannot run"):
-        load_questions(tmp_path / "eval.jsonl")
-    path = tmp_path / "eval.jsonl"
-    path.write_text('{"question": "Q1 text"}\n\n{"problem": "Q2 text"}\n{"answer": 3}\n')
-    assert load_questions(path) == ["Q1 text", "Q2 text"]
+        load_leak_index(tmp_path / "aime25-leaks-v100-t100.json")
 
 
 def test_training_files_are_llamafactory_alpaca(tmp_path: Path) -> None:
@@ -183,20 +192,22 @@ def test_token_helpers() -> None:
 
 
 def test_only_the_scored_items_are_protected(tmp_path: Path) -> None:
-    """A large evaluation set (FinanceIQ's test split): the validation and test splits, cut
-    as the evaluator cuts them, are protected; the items neither uses may be trained on."""
-    from ftagent.leakcheck import scored_questions
-    from ftapi.catalog import get_benchmark
+    """A large evaluation set: the validation and test items prepare recorded are protected
+    (and only through hashes: the index holds no text); the items neither split scores may be
+    trained on."""
+    from ftapi.evalsets import EvalRow
+    from ftapi.steps import MountPaths
+    from ftapi.workspace import CampaignLayout
+    from ftoperator.prepare import install_evaluation_set
 
-    path = tmp_path / "eval.jsonl"
-    lines = [
-        json.dumps({"question": f"Finance question number {i} about banks?"}) for i in range(10)
+    paths = MountPaths(models=str(tmp_path), datasets=str(tmp_path / "d"), workspace=str(tmp_path))
+    layout = CampaignLayout(paths, "ns", "c")
+    questions = [
+        f"Finance question number {i} about banks and their capital rules?" for i in range(10)
     ]
-    lines.insert(3, json.dumps({"answer": "no question"}))  # an item all the same
-    path.write_text("\n".join(lines) + "\n")
-    scored = scored_questions(path, get_benchmark("FinanceIQ_gen"), 2, 3)
-    numbers = [int(q.split()[3]) for q in scored]
-    assert numbers == [0, 1, 7, 8, 9]  # items 0-1 validation, the last three test
-    index = LeakIndex(scored)
-    assert index.leaks("Finance question number 8 about banks?")
-    assert not index.leaks("Finance question number 5 about banks?")
+    items = [EvalRow(id=f"q{i}", question=q, answer="B") for i, q in enumerate(questions)]
+    install_evaluation_set(layout, "aime25", items, 2, 3)
+    path = layout.leak_index_file("aime25", 2, 3)
+    assert "Finance" not in path.read_text()
+    leaks = load_leak_index(path)
+    assert [i for i, q in enumerate(questions) if leaks.leaks(q)] == [0, 1, 7, 8, 9]

@@ -18,13 +18,13 @@ from types import ModuleType
 
 import pytest
 
-from ftagent.leakcheck import LeakIndex
 from ftagent.rawdata import discover
 from ftagent.recipes import get_recipe
 from ftagent.recipes.base import RecipeRun
 from ftagent.tokens import TokenCounter
 from ftapi.catalog import BENCHMARKS, get_dataset
 from ftapi.evalsets import EvalRow, Splits, get_evalset
+from ftapi.leakindex import LeakMatcher, build_leak_index
 from ftapi.workspace import CampaignLayout
 from fteval.adapters import EvalItem, get_adapter
 from harness.fake_hub import FakeHub
@@ -130,7 +130,7 @@ def test_benchmark_works_on_its_real_layout(
 
     # Training data from the default datasets holds no evaluation item.
     exclude = frozenset(json.loads(layout.exclusion_file(benchmark).read_text())["fingerprints"])
-    leaks = LeakIndex([item.question for item in items])
+    leaks = LeakMatcher(build_leak_index(benchmark, [item.question for item in items]))
     excluded = 0
     for key in BENCHMARKS[benchmark].datasets:
         raw = discover(get_dataset(key), layout.raw_dataset_dir(key))
@@ -147,5 +147,7 @@ def test_benchmark_works_on_its_real_layout(
         excluded += built.excluded
         for record in built.records:
             assert record.instruction.strip() and record.output.strip()
-            assert not leaks.leaks(record.instruction, record.input), record.instruction[:200]
+            assert not leaks.leaks(record.instruction, record.input, record.output), (
+                record.instruction[:200]
+            )
     assert excluded > 0, "the fixture plants evaluation items in the training data"

@@ -21,6 +21,7 @@ passes only if training exits 0 and logged at least one loss. ``FT_MERGE_ADAPTER
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -77,6 +78,11 @@ class RunPaths:
     deepspeed_file: Path
     log_file: Path
     result_file: Path
+
+
+def finite(value: float | None) -> float | None:
+    """A diverged run's NaN or infinite loss stays in result.json; the status gets none."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def run_paths(request: StepRequest, layout: CampaignLayout) -> RunPaths:
@@ -156,7 +162,7 @@ def train(request: StepRequest, *, merge: bool = False, timeout: float | None = 
         message=result.message[:2048],
         hypothesis=plan.hypothesis[:600],
         method=plan.method,
-        train_loss=result.final_loss,
+        train_loss=finite(result.final_loss),
         steps=result.steps,
     )
 

@@ -1,0 +1,111 @@
+"""The leak index: hashed word n-grams of the items a campaign is scored on, so the agent can
+recognise evaluation items (and near copies) in training data without ever seeing them.
+
+The prepare step, which holds the evaluation set, builds the index from the validation and
+test items' texts (question with its context, and the gold answer when it is long enough to
+identify the item) and writes it next to the exclusion fingerprints; the agent pod mounts
+only that folder, never the evaluation set. Texts are normalised (``ftapi.evalsets.
+normalize``: NFKC, case-folded, punctuation removed, CJK characters as words) and cut into
+overlapping n-grams of :data:`NGRAM` words, each hashed to 64 bits. An item keeps at most
+:data:`KEEP` of its n-gram hashes, the smallest ones (a bottom-k sketch: every text that
+holds the whole item holds all of them). A training text leaks an item when it contains at
+least :data:`CONTAINMENT` of the item's kept hashes: one changed word, a reordered sentence
+or the item pasted into the output still match; a different question over the same topic
+does not. Items shorter than ``NGRAM`` words ("Yes or no?") match only a text that is exactly
+them, so that they do not flag every text that uses the same words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ftapi.evalsets.base import normalize
+
+NGRAM = 5
+"""Words per n-gram."""
+KEEP = 256
+"""Hashes kept per item (the smallest)."""
+CONTAINMENT = 0.5
+"""Share of an item's kept hashes a text must hold to count as a copy of it."""
+
+
+def _hash(words: Sequence[str]) -> int:
+    digest = hashlib.blake2b(" ".join(words).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1  # 63 bits: exact in JSON readers of any kind
+
+
+def words(text: str) -> list[str]:
+    return normalize(text).split()
+
+
+def ngram_hashes(tokens: Sequence[str], n: int = NGRAM) -> set[int]:
+    return {_hash(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+class LeakIndexData(BaseModel):
+    """What prepare writes (``CampaignLayout.leak_index_file``): hashes only, no text."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    benchmark: str
+    ngram: int = NGRAM
+    containment: float = CONTAINMENT
+    items: list[list[int]] = Field(default_factory=list)
+    """Per item of at least ``ngram`` words: its kept n-gram hashes."""
+    short: dict[int, list[int]] = Field(default_factory=dict)
+    """Items shorter than ``ngram`` words: word count -> hashes of their whole word sequence."""
+
+
+def build_leak_index(benchmark: str, texts: Iterable[str]) -> LeakIndexData:
+    """The index of the given item texts (one text per item)."""
+    items: list[list[int]] = []
+    short: dict[int, set[int]] = defaultdict(set)
+    for text in texts:
+        tokens = words(text)
+        if not tokens:
+            continue
+        if len(tokens) < NGRAM:
+            short[len(tokens)].add(_hash(tokens))
+            continue
+        items.append(sorted(ngram_hashes(tokens))[:KEEP])
+    return LeakIndexData(
+        benchmark=benchmark,
+        items=items,
+        short={length: sorted(hashes) for length, hashes in sorted(short.items())},
+    )
+
+
+class LeakMatcher:
+    """Answers "does this text hold an indexed item?" in time linear in the text."""
+
+    def __init__(self, data: LeakIndexData) -> None:
+        self.data = data
+        self.size = len(data.items) + sum(len(v) for v in data.short.values())
+        self._owners: dict[int, list[int]] = defaultdict(list)
+        self._needed: list[int] = []
+        for number, hashes in enumerate(data.items):
+            for value in hashes:
+                self._owners[value].append(number)
+            self._needed.append(max(1, int(len(hashes) * data.containment + 0.999999)))
+        self._short = {length: set(hashes) for length, hashes in data.short.items()}
+
+    def leaks(self, *texts: str) -> bool:
+        """True when the texts (instruction, input, output) hold an indexed item."""
+        split = [words(text) for text in texts]
+        for tokens in split:
+            if tokens and _hash(tokens) in self._short.get(len(tokens), ()):
+                return True
+        tokens = [word for part in split for word in part]
+        if not self._owners:
+            return False
+        hits: dict[int, int] = defaultdict(int)
+        for value in ngram_hashes(tokens, self.data.ngram):
+            for number in self._owners.get(value, ()):
+                hits[number] += 1
+                if hits[number] >= self._needed[number]:
+                    return True
+        return False
