@@ -169,7 +169,7 @@ def test_bioprobench_order_and_error_answers(tmp_path: Path) -> None:
 def test_missing_columns_are_named(tmp_path: Path) -> None:
     root = tmp_path / "deepscaler"
     root.mkdir()
-    (root / "data.jsonl").write_text(json.dumps({"question": "q", "solution": "s"}) + "\n")
+    (root / "deepscaler.json").write_text(json.dumps([{"question": "q", "solution": "s"}]))
     with pytest.raises(RecipeSchemaError, match=r"missing column.*problem.*answer") as info:
         build(tmp_path, "deepscaler", "aime25")
     assert "question, solution" in str(info.value)

@@ -21,6 +21,7 @@ evaluator does, with the ``math-verify`` package:
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -36,26 +37,27 @@ MATH_VERIFY_TIMEOUT = 5
 based, so it only works in the main thread; elsewhere the calls run without one."""
 
 
+def _quiet_equations(record: logging.LogRecord) -> bool:
+    return "equations=True" not in str(record.msg)
+
+
 @lru_cache(maxsize=1)
 def _configs() -> tuple[list[Any], list[Any]]:
     """The gold and reply extraction configurations of ``MATHVerifyEvaluator``."""
-    import warnings
-
     from latex2sympy2_extended import NormalizationConfig
     from math_verify import ExprExtractionConfig, LatexExtractionConfig
 
-    with warnings.catch_warnings():
-        # Newer latex2sympy2_extended deprecate `equations` (the parser handles it): kept,
-        # as upstream passes it.
-        warnings.simplefilter("ignore")
-        normalization = NormalizationConfig(
-            nits=False,
-            malformed_operators=False,
-            basic_latex=True,
-            equations=True,
-            boxed="all",
-            units=True,
-        )
+    # Newer latex2sympy2_extended log a deprecation warning for `equations=True` on every
+    # answer they normalise; the option still splits `a = b = c`, and upstream passes it.
+    logging.getLogger("latex2sympy2_extended.math_normalization").addFilter(_quiet_equations)
+    normalization = NormalizationConfig(
+        nits=False,
+        malformed_operators=False,
+        basic_latex=True,
+        equations=True,
+        boxed="all",
+        units=True,
+    )
     gold = [LatexExtractionConfig(), ExprExtractionConfig()]
     reply = [
         LatexExtractionConfig(

@@ -95,6 +95,15 @@ EVALSETS: Mapping[str, EvalSet] = {
         files=("data/train-00000-of-00001.parquet",),
         question_field="problem",
         id_field="id",
+        upstream_size=30,
+        example={
+            "id": 60,
+            "problem": "Find the number of positive divisors of $2^4 \\cdot 3^2$.",
+            "solution": "The count is $(4+1)(2+1) = 15$.",
+            "answer": "15",
+            "url": "https://artofproblemsolving.com/wiki/index.php/2024_AIME_I_Problems/Problem_1",
+            "year": "2024",
+        },
         split_note=_SPLIT + " Rows in parquet order.",
         question_note=(
             "question = the `problem` column as is; gold = the `answer` column (an integer "
@@ -115,6 +124,11 @@ EVALSETS: Mapping[str, EvalSet] = {
         repo="opencompass/AIME2025",
         files=("aime2025-I.jsonl", "aime2025-II.jsonl"),
         question_field="question",
+        upstream_size=30,
+        example={
+            "question": "Find the remainder when $2^{10} + 3$ is divided by $1000$.",
+            "answer": "27",
+        },
         split_note=_SPLIT + " AIME 2025 I (15 rows) then II (15 rows), each in line order.",
         question_note=(
             "question = the `question` field as is; gold = the `answer` field; "
