@@ -33,8 +33,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-ORACLE_DIR_ENV = "FT_ORACLE_DIR"
-ORACLE_SUBDIR = "oracles"
+from ftapi.steps import ORACLE_DIR_ENV, ORACLE_SUBDIR
+
 FINGERPRINT_SIZE = 2048
 
 # TDC oracle name -> file PyTDC loads with scikit-learn >= 0.24 ("oracle/<name>_current.pkl").

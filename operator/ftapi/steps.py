@@ -18,6 +18,10 @@ from ftapi.campaign import FineTuneCampaignSpec
 
 STEP_REQUEST_ENV = "FT_STEP_REQUEST"
 TERMINATION_LOG_ENV = "FT_TERMINATION_LOG"
+ORACLE_DIR_ENV = "FT_ORACLE_DIR"
+"""Evaluation pods: the folder of mol_opt's property oracles (``<model cache>/oracles``)."""
+ORACLE_SUBDIR = "oracles"
+"""The oracles' folder inside the model cache (prepare fetches them there)."""
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 
 

@@ -15,6 +15,8 @@ from ftapi.steps import (
     DEFAULT_TERMINATION_LOG,
     EVAL_STEPS,
     GPU_STEPS,
+    ORACLE_DIR_ENV,
+    ORACLE_SUBDIR,
     STEP_REQUEST_ENV,
     TERMINATION_LOG_ENV,
     TRAINER_STEPS,
@@ -23,6 +25,7 @@ from ftapi.steps import (
 from ftoperator import labels as L
 from ftoperator.config import OperatorConfig
 from ftoperator.lifecycle import CreateJob
+from ftoperator.oracles import BASE_URL_ENV as ORACLE_BASE_URL_ENV
 
 LLM_API_KEY_ENV = "FT_LLM_API_KEY"
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
@@ -102,7 +105,9 @@ def _resources(
     return {"requests": requests, "limits": limits}
 
 
-def _env(campaign: FineTuneCampaign, create: CreateJob) -> list[dict[str, Any]]:
+def _env(
+    campaign: FineTuneCampaign, create: CreateJob, config: OperatorConfig
+) -> list[dict[str, Any]]:
     request = create.request
     env: list[dict[str, Any]] = [
         {"name": STEP_REQUEST_ENV, "value": request.model_dump_json(exclude_none=True)},
@@ -112,6 +117,12 @@ def _env(campaign: FineTuneCampaign, create: CreateJob) -> list[dict[str, Any]]:
         {"name": "HF_HOME", "value": "/tmp/hf"},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
     ]
+    if request.step is StepKind.PREPARE and config.oracle_base_url:
+        env.append({"name": ORACLE_BASE_URL_ENV, "value": config.oracle_base_url})
+    if request.step in EVAL_STEPS:
+        # mol_opt's property oracles, fetched by prepare into the (read-only) model cache.
+        models = config.mount_paths.models
+        env.append({"name": ORACLE_DIR_ENV, "value": f"{models}/{ORACLE_SUBDIR}"})
     if request.step is StepKind.PREPARE:
         ref = campaign.spec.hf_token_secret_ref
         if ref is not None:
@@ -206,7 +217,7 @@ def build_job(
         "image": image_for(step, config),
         "imagePullPolicy": config.images.pull_policy,
         "command": ["python", "-m", WORKER_MODULES[worker_kind(step)]],
-        "env": _env(campaign, create),
+        "env": _env(campaign, create, config),
         "resources": _resources(campaign, step, config),
         "volumeMounts": mounts,
         "terminationMessagePath": DEFAULT_TERMINATION_LOG,

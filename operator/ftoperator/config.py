@@ -70,6 +70,9 @@ class OperatorConfig(BaseSettings):
     """How long a finished Job may lack its pod's termination message before it counts as
     failed (the Job and Pod watches are separate streams)."""
     metrics_port: int = 9090
+    oracle_base_url: str | None = None
+    """A mirror serving mol_opt's property oracle files (``<url>/<file>``) for prepare, where
+    the cluster cannot reach Harvard Dataverse (PyTDC's source)."""
     default_queue_name: str | None = None
     """Kueue LocalQueue for GPU Jobs of campaigns that name none."""
     default_priority_class: str | None = None

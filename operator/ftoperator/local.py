@@ -29,7 +29,15 @@ from pathlib import Path
 
 from ftapi.campaign import FineTuneCampaign, Phase
 from ftapi.results import FailureKind, ResultError, StepResult
-from ftapi.steps import STEP_REQUEST_ENV, TERMINATION_LOG_ENV, MountPaths, StepRequest
+from ftapi.steps import (
+    EVAL_STEPS,
+    ORACLE_DIR_ENV,
+    ORACLE_SUBDIR,
+    STEP_REQUEST_ENV,
+    TERMINATION_LOG_ENV,
+    MountPaths,
+    StepRequest,
+)
 from ftoperator.builders import OFFLINE_ENV, WORKER_MODULES, worker_kind
 from ftoperator.lifecycle import Decision, JobState, ObservedJob, Settings, decide
 
@@ -181,6 +189,8 @@ class LocalRun:
             TERMINATION_LOG_ENV: str(folder / "termination.log"),
             "PYTHONUNBUFFERED": "1",
         }
+        if request.step in EVAL_STEPS:
+            env[ORACLE_DIR_ENV] = str(Path(request.paths.models) / ORACLE_SUBDIR)
         if worker_kind(request.step) == "prepare":
             for key in OFFLINE_ENV:
                 env.pop(key, None)

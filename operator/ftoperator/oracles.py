@@ -31,7 +31,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-ORACLE_SUBDIR = "oracles"
+from ftapi.steps import ORACLE_SUBDIR
+
 BASE_URL_ENV = "FT_ORACLE_BASE_URL"
 DATAVERSE_URL = "https://dataverse.harvard.edu/api/access/datafile/{id}"
 

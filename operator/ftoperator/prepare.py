@@ -42,6 +42,7 @@ from ftapi.steps import (
     StepRequest,
 )
 from ftapi.workspace import CampaignLayout, is_local_model
+from ftoperator.oracles import OracleUnavailable, fetch_oracles, required_files
 
 COMPLETE_MARKER = ".ftagent-complete"
 
@@ -268,6 +269,9 @@ def root_cause(exc: BaseException) -> BaseException:
 
 
 def explain(exc: BaseException, what: str) -> tuple[FailureKind, str]:
+    if isinstance(exc, OracleUnavailable):  # its own message names file, URL and remedy
+        kind = FailureKind.INFRASTRUCTURE if exc.unreachable else FailureKind.ENVIRONMENT
+        return kind, f"{what}: {exc}"
     cause = root_cause(exc)
     name = type(cause).__name__
     if isinstance(cause, LayoutError):
@@ -325,6 +329,14 @@ def run(request: StepRequest) -> StepResult:
         return downloaded
 
     work.append((f"benchmark {spec.benchmark!r} ({bench.eval_hf_id})", spec.benchmark, benchmark))
+    if required_files(spec.benchmark):
+        work.append(
+            (
+                f"property oracles of {spec.benchmark!r}",
+                "oracles",
+                lambda: bool(fetch_oracles(spec.benchmark, Path(request.paths.models))),
+            )
+        )
     fetched: list[str] = []
     for what, label, fetch in work:
         try:

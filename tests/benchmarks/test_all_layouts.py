@@ -56,7 +56,7 @@ def served(hub: FakeHub) -> set[tuple[str, str]]:
     """(repo, path) of every file the fake Hub handed out."""
     out = set()
     for request in hub.requests:
-        path = urllib.parse.unquote(urllib.parse.urlsplit(request).path)
+        path = urllib.parse.unquote(urllib.parse.urlsplit(request.split(" ", 1)[-1]).path)
         if "/resolve/" not in path:
             continue
         repo, _, rest = path.removeprefix("/datasets/").partition("/resolve/")

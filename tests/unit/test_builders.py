@@ -196,3 +196,16 @@ def test_evaluation_deadlines_grow_with_samples_per_item():
         assert job["spec"]["activeDeadlineSeconds"] == 4 * config.active_deadline_seconds[step]
     train = job_for(sampled, StepKind.TRAIN, config, iteration=0)
     assert train["spec"]["activeDeadlineSeconds"] == config.active_deadline_seconds[StepKind.TRAIN]
+
+
+def test_oracles_reach_prepare_from_the_operator_config_and_evaluation_pods_from_the_cache():
+    config = OperatorConfig(oracle_base_url="https://mirror.example/oracles")
+    ftc = campaign(benchmark="chemcotbench_mol_opt")
+    prepare = env(job_for(ftc, StepKind.PREPARE, config=config))
+    assert prepare["FT_ORACLE_BASE_URL"] == "https://mirror.example/oracles"
+    assert "FT_ORACLE_BASE_URL" not in env(job_for(ftc, StepKind.PREPARE))
+    models = OperatorConfig().mount_paths.models
+    for step in (StepKind.BASELINE, StepKind.EVAL, StepKind.FINAL):
+        assert env(job_for(ftc, step, iteration=0))["FT_ORACLE_DIR"] == f"{models}/oracles"
+    for step in (StepKind.AGENT, StepKind.TRAIN):
+        assert "FT_ORACLE_DIR" not in env(job_for(ftc, step, iteration=0))
