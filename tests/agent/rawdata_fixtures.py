@@ -15,6 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fixtures.hub_layouts import panorama as hub
 
 from ftapi.evalsets import EvalRow
 from ftapi.workspace import CampaignLayout
@@ -71,77 +72,38 @@ def write_deepscaler(root: Path) -> str:
 
 
 # ---------------------------------------------------------------- panorama
+# The real layouts of fixtures.hub_layouts.panorama (train/validation/test per task folder).
 
 PANORAMA_LEAK = "A battery charging circuit that monitors the voltage of each cell individually."
 
 
-def _context(i: int, claim: str | None = None) -> dict[str, Any]:
-    return {
-        "title": f"Method number {i} for data compression",
-        "abstract": f"A method that compresses blocks of data using dictionary {i}.",
-        "claims": [claim or f"1. A method comprising compressing block {i}.", "2. The method."],
-    }
-
-
 def panorama_rows(task: str, n: int = 8) -> list[dict[str, Any]]:
-    rows = []
-    for i in range(n):
-        claim = PANORAMA_LEAK if i == 0 else None
-        if task == "PAR4PC":
-            rows.append(
-                {
-                    "application_number": f"US{1000 + i}",
-                    "claim_number": 1,
-                    "context": _context(i, claim),
-                    "options": {
-                        letter: {
-                            "patent_id": f"US{i}{letter}",
-                            "title": f"Prior art {letter} of row {i}",
-                            "abstract": f"Abstract {letter} about compression {i}.",
-                            "claims": [f"A claim of {letter}."],
-                        }
-                        for letter in "ABCDEFGH"
-                    },
-                    "gold_answers": ["A", "C"] if i % 2 else ["B"],
-                    "silver_answers": [],
-                    "negative_answers": ["D", "E"],
-                }
-            )
-        elif task == "PI4PC":
-            rows.append(
-                {
-                    "application_number": f"US{2000 + i}",
-                    "claim_number": 1,
-                    "context": json.dumps(_context(i, claim)),
-                    "prior_art_specification": "The full prior-art text.",
-                    "options": {
-                        letter: f"[{45 + k:04d}] Paragraph {letter} describing part {i}."
-                        for k, letter in enumerate("ABCDE")
-                    },
-                    "gold_answers": ["B"],
-                    "silver_answers": [],
-                    "negative_answers": ["A", "C", "D", "E"],
-                }
-            )
-        else:
-            rows.append(
-                {
-                    "application_number": f"US{3000 + i}",
-                    "claim_number": 1,
-                    "context": _context(i, claim),
-                    "prior_art_specifications": f"[0012] A compressor of kind {i}.",
-                    "answer": ["ALLOW", "102", "103"][i % 3],
-                }
-            )
+    """Rows of ``<task>/*.parquet`` (claim 1 of applications 100..); the first row's first
+    claim is the planted leak."""
+    make = {"PAR4PC": hub.par4pc_row, "PI4PC": hub.pi4pc_row, "NOC4PC": hub.noc4pc_row}[task]
+    rows = [make(100 + i, 1) for i in range(n)]
+    context = rows[0]["context"]
+    if isinstance(context, str):
+        leaked = json.loads(context)
+        leaked["claims"][0] = PANORAMA_LEAK
+        rows[0]["context"] = json.dumps(leaked)
+    else:
+        context["claims"][0] = PANORAMA_LEAK
     return rows
 
 
 def write_panorama(root: Path) -> str:
-    for task in ("PAR4PC", "PI4PC", "NOC4PC"):
-        _parquet(root / task / "train.parquet", panorama_rows(task))
+    schemas = {"PAR4PC": hub.PAR4PC_SCHEMA, "PI4PC": hub.PI4PC_SCHEMA, "NOC4PC": hub.NOC4PC_SCHEMA}
+    for task, schema in schemas.items():
+        (root / task).mkdir(parents=True, exist_ok=True)
+        pq.write_table(
+            pa.Table.from_pylist(panorama_rows(task), schema=schema), root / task / "train.parquet"
+        )
     # Benchmark content that the catalog excludes from training.
-    _parquet(root / "PAR4PC" / "validation.parquet", panorama_rows("PAR4PC", 2))
-    _parquet(root / "NOC4PC" / "test.parquet", panorama_rows("NOC4PC", 2))
+    validation = pa.Table.from_pylist(panorama_rows("PAR4PC", 2), schema=hub.PAR4PC_SCHEMA)
+    pq.write_table(validation, root / "PAR4PC" / "validation.parquet")
+    test = pa.Table.from_pylist(panorama_rows("NOC4PC", 2), schema=hub.NOC4PC_SCHEMA)
+    pq.write_table(test, root / "NOC4PC" / "test.parquet")
     return PANORAMA_LEAK
 
 

@@ -64,17 +64,24 @@ def test_deepscaler_keeps_non_integer_answers_for_other_benchmarks(tmp_path: Pat
 @pytest.mark.parametrize(
     ("benchmark", "expected"),
     [
-        ("panorama_par4pc", {'{"answer": "B"}', '{"answer": ["A", "C"]}'}),
-        ("panorama_pi4pc", {'{"answer": 46}'}),
-        ("panorama_noc4pc", {'{"answer": "ALLOW"}', '{"answer": "102"}', '{"answer": "103"}'}),
+        # gold of claim 1 of applications 100-107 (fixtures.hub_layouts.panorama): PAR4PC
+        # app 100 -> [E], 102 -> [G, B]; PI4PC app 100 -> key 3 of 3, 10, 17, ...
+        (
+            "panorama_par4pc",
+            {f'{{"answer": "{letter}"}}' for letter in "ACDEFH"}
+            | {'{"answer": ["B", "E"]}', '{"answer": ["B", "G"]}'},
+        ),
+        ("panorama_pi4pc", {f'{{"answer": {key}}}' for key in (3, 11, 19, 27, 35)}),
+        ("panorama_noc4pc", {'{"code": "ALLOW"}', '{"code": "102"}', '{"code": "103"}'}),
     ],
 )
 def test_panorama_tasks_answer_in_json(tmp_path: Path, benchmark: str, expected: set[str]) -> None:
     result = build(tmp_path, "panorama", benchmark)
     assert {r.output for r in result.records} == expected
+    assert len(result.records) == 8
     subset = get_benchmark(benchmark).eval_subset
     assert result.files == [f"{subset}/train.parquet"]  # validation/test files never read
-    assert all("Target claim:" in r.instruction for r in result.records)
+    assert all(r.instruction.startswith("Patent application 1") for r in result.records)
 
 
 def test_panorama_excluded_files_are_not_loaded(tmp_path: Path) -> None:

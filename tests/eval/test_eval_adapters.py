@@ -82,9 +82,10 @@ def test_error_detection_f1_is_over_the_split() -> None:
 
 def test_novelty_reports_accuracy_and_macro_f1() -> None:
     pairs = [
-        ('{"answer": "103"}', "103"),
-        ('{"answer": "102"}', "103"),
-        ('{"answer": "ALLOW"}', "ALLOW"),
+        ('{"code": "103"}', "103"),
+        ('{"code": "102"}', "103"),
+        ('{"code": "ALLOW"}', "ALLOW"),
+        ("no code at all", "ALLOW"),  # not extracted: left out of both metrics (the fork)
     ]
     scores = _aggregate("panorama_noc4pc", pairs)
     assert next(iter(scores)) == "accuracy"
@@ -111,4 +112,4 @@ def test_bad_gold_answers_fail_loudly() -> None:
     with pytest.raises(ValueError, match="not an order"):
         get_adapter("bioprobench_ord").judge(tagged("[0]"), EvalItem(0, "q", "[0, 0]"))
     with pytest.raises(ValueError, match="ALLOW/102/103"):
-        get_adapter("panorama_noc4pc").judge('{"answer": "103"}', EvalItem(0, "q", "?"))
+        get_adapter("panorama_noc4pc").judge('{"code": "103"}', EvalItem(0, "q", "?"))

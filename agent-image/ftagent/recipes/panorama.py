@@ -1,72 +1,65 @@
 """Built-in recipe for PANORAMA (``LG-AI-Research/PANORAMA``).
 
-Schema (dataset card; one folder per task, ``PAR4PC/``, ``PI4PC/``, ``NOC4PC/``, the
-validation and test files excluded by the catalog): ``application_number``, ``claim_number``,
-``context`` (title, abstract, claims; an object or JSON text) and per task:
+Training rows are the tasks' ``<TASK>/train.parquet`` files (PAR4PC, PI4PC, NOC4PC), in the
+same column layouts as the benchmarks' ``test.parquet`` (see :mod:`ftapi.evalsets.panorama`);
+RD-Agent deletes the ``*validation*``/``*test*`` files after download and the catalog
+excludes them too. ``panorama.parquet`` (raw records) and the specification archives are not
+read. A PANORAMA benchmark trains on its own task's file only; other benchmarks get all three.
 
-- PAR4PC: ``options`` (letters A-H -> candidate patents with title/abstract/claims),
-  ``gold_answers`` (letters) -> ``{"answer": "A"}`` or ``{"answer": ["A", "C"]}``;
-- PI4PC: ``options`` (letters -> candidate paragraphs of the cited prior art),
-  ``gold_answers`` -> ``{"answer": <paragraph number>}`` when the chosen paragraph carries its
-  number (``[0045] ...`` -> 45, the benchmark's format), else the letter;
-- NOC4PC: ``prior_art_specifications`` and ``answer`` (ALLOW, 102 or 103) ->
-  ``{"answer": "103"}``.
-
-A PANORAMA benchmark uses its own task's folder; rows too long for the model are dropped.
+Each row is rendered with the evaluation set's renderer (the instruction is exactly what the
+evaluator asks after the task description) and answered with the JSON object the fork's
+scorer reads: PAR4PC ``{"answer": "A"}`` or ``{"answer": ["A", "C"]}`` (``gold_answers``),
+PI4PC ``{"answer": 17}`` (the first of ``gold_answers``), NOC4PC ``{"code": "103"}``
+(``answer.code``). Rows whose task, application and claim number are an evaluation item's
+(:func:`ftapi.evalsets.panorama.item_key`) are left out.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from pathlib import PurePosixPath
-from typing import Any
 
 from ftagent.rawdata import RawDatasetFiles, RawFile, Row
-from ftagent.recipes.base import Converted, Recipe, as_list, get, parse_json_text, text
+from ftagent.recipes.base import Converted, Recipe
 from ftagent.records import AlpacaRecord
 from ftapi.catalog import Benchmark
+from ftapi.evalsets.base import LayoutError, SourceRow
+from ftapi.evalsets.panorama import (
+    TASKS,
+    gold_answer,
+    render,
+    reply,
+    row_key,
+    train_file,
+)
 
-TASKS = ("PAR4PC", "PI4PC", "NOC4PC")
-_PARAGRAPH = re.compile(r"^\s*\[(\d{1,5})\]")
+COLUMNS = {
+    "PAR4PC": ("application_number", "claim_number", "context", "options", "gold_answers"),
+    "PI4PC": (
+        "application_number",
+        "claim_number",
+        "context",
+        "prior_art_specification",
+        "options",
+        "gold_answers",
+    ),
+    "NOC4PC": (
+        "application_number",
+        "claim_number",
+        "context",
+        "prior_art_specifications",
+        "answer",
+    ),
+}
+"""The columns each task's rows are read from (the benchmark layouts)."""
 
 
 def task_of(file: RawFile) -> str | None:
-    parts = [part.upper() for part in PurePosixPath(file.relative).parts]
-    return next((task for task in TASKS if any(task in part for part in parts)), None)
+    """The task whose training file ``file`` is (exactly ``<TASK>/train.parquet``)."""
+    return next((task for task in TASKS if file.relative == train_file(task)), None)
 
 
-def _claim(context: dict[str, Any], number: Any) -> str:
-    claims = [text(claim) for claim in as_list(context.get("claims"))]
-    if not claims:
-        return ""
-    index = int(number) - 1 if isinstance(number, int | float) and number else 0
-    return claims[index] if 0 <= index < len(claims) else claims[0]
-
-
-def _option_text(option: Any) -> str:
-    option = parse_json_text(option)
-    if isinstance(option, dict):
-        title = text(option.get("title"))
-        abstract = text(option.get("abstract"))
-        ident = text(option.get("patent_id"))
-        head = " ".join(part for part in (ident, title) if part)
-        return f"{head}: {abstract}" if abstract else head or text(option)
-    return text(option)
-
-
-def _answer_json(value: Any) -> str:
-    return json.dumps({"answer": value}, ensure_ascii=False)
-
-
-def normalize_decision(label: str) -> str | None:
-    label = label.strip().upper()
-    if "ALLOW" in label:
-        return "ALLOW"
-    for code in ("102", "103"):
-        if code in label:
-            return code
-    return None
+def _source(row: Row, file: RawFile) -> SourceRow:
+    return SourceRow(file=file.relative, position=-1, row=row)
 
 
 class PanoramaRecipe(Recipe):
@@ -75,62 +68,33 @@ class PanoramaRecipe(Recipe):
 
     def select_files(self, files: RawDatasetFiles, benchmark: Benchmark) -> list[RawFile]:
         known = [file for file in files.files if task_of(file)]
-        if benchmark.eval_subset in TASKS:
+        if benchmark.eval_hf_id == "LG-AI-Research/PANORAMA" and benchmark.eval_subset in TASKS:
             return [file for file in known if task_of(file) == benchmark.eval_subset]
         return known
 
     def required_columns(self, file: RawFile, benchmark: Benchmark) -> list[tuple[str, ...]]:
-        if task_of(file) == "NOC4PC":
-            return [("context",), ("answer",)]
-        return [("context",), ("options",), ("gold_answers",)]
+        task = task_of(file)
+        return [(column,) for column in COLUMNS[task]] if task else []
+
+    def keys(self, row: Row, file: RawFile, benchmark: Benchmark) -> list[str]:
+        task = task_of(file)
+        if task is None:
+            return []
+        try:
+            return [row_key(task, _source(row, file))]
+        except LayoutError:
+            return []
 
     def convert(self, row: Row, file: RawFile, benchmark: Benchmark) -> Converted | None:
         task = task_of(file)
-        context = parse_json_text(get(row, "context"))
-        context = context if isinstance(context, dict) else {"claims": [text(context)]}
-        claim = _claim(context, get(row, "claim_number"))
-        if not claim:
+        if task is None:
             return None
-        header = f"Patent application: {text(context.get('title'))}\n"
-        if context.get("abstract"):
-            header += f"Abstract: {text(context.get('abstract'))}\n"
-        header += f"Target claim: {claim}\n"
-        if task == "NOC4PC":
-            decision = normalize_decision(text(get(row, "answer")))
-            if decision is None:
-                return None
-            prior = text(get(row, "prior_art_specifications", "prior_art_specification"))
-            instruction = (
-                "Decide whether the target claim is allowed, rejected for lack of novelty "
-                "(35 U.S.C. 102) or rejected as obvious (35 U.S.C. 103). Answer with a JSON "
-                'object {"answer": "ALLOW" | "102" | "103"}.\n\n'
-                + header
-                + (f"\nCited prior art:\n{prior}\n" if prior else "")
-            )
-            return Converted(AlpacaRecord(instruction=instruction, output=_answer_json(decision)))
-        options = parse_json_text(get(row, "options"))
-        if isinstance(options, list):
-            options = {chr(ord("A") + i): option for i, option in enumerate(options)}
-        if not isinstance(options, dict) or not options:
+        source = _source(row, file)
+        try:
+            instruction = render(task, source)
+            answer = gold_answer(task, source)
+        except LayoutError:
             return None
-        gold = [text(letter).upper() for letter in as_list(get(row, "gold_answers"))]
-        gold = [letter for letter in gold if letter in options]
-        if not gold:
-            return None
-        listing = "\n".join(f"{letter}. {_option_text(options[letter])}" for letter in options)
-        if task == "PI4PC":
-            match = _PARAGRAPH.match(text(options[gold[0]]))
-            answer: Any = int(match.group(1)) if match else gold[0]
-            instruction = (
-                "Identify the paragraph of the cited prior art that the examiner relied on to "
-                'reject the target claim. Answer with a JSON object {"answer": <paragraph '
-                "number>}.\n\n" + header + f"\nCandidate paragraphs:\n{listing}\n"
-            )
-        else:
-            answer = gold[0] if len(gold) == 1 else gold
-            instruction = (
-                "Pick the candidate patent(s) the examiner cited to reject the target claim. "
-                'Answer with a JSON object {"answer": "<letter>"} or {"answer": ["<letter>", '
-                "...]}.\n\n" + header + f"\nCandidate patents:\n{listing}\n"
-            )
-        return Converted(AlpacaRecord(instruction=instruction, output=_answer_json(answer)))
+        if not answer or (task != "NOC4PC" and not json.loads(answer)):
+            return None  # no gold: nothing to learn
+        return Converted(AlpacaRecord(instruction=instruction, output=reply(task, answer)))
