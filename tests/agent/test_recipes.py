@@ -169,7 +169,9 @@ def test_bioprobench_order_and_error_answers(tmp_path: Path) -> None:
     answers = {r.output.rsplit("[ANSWER_START]", 1)[1] for r in errors}
     assert answers == {"True[ANSWER_END]", "False[ANSWER_END]"}
     gen = build(tmp_path, "bioprobench", "bioprobench_gen").records[0]
-    assert gen.system == "You are a lab protocol assistant."
+    # Rendered as the evaluation set renders GEN items: the role opens the instruction.
+    assert gen.system is None
+    assert gen.instruction.startswith("You are a lab protocol assistant.\n")
     assert "1. Do thing 0" in gen.output
 
 

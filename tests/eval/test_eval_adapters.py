@@ -73,11 +73,11 @@ def test_error_detection_f1_is_over_the_split() -> None:
         (tagged("True"), "False"),  # miss
         (tagged("False"), "True"),  # false alarm
         (tagged("True"), "True"),  # true negative
-        ("no tags", "False"),  # malformed: counts as a miss
+        ("no tags", "False"),  # unparsed: upstream leaves it out of every metric
     ]
     scores = _aggregate("bioprobench_err", pairs)
-    assert scores["f1"] == pytest.approx(100 * 2 * 1 / (2 * 1 + 1 + 2))
-    assert scores["accuracy"] == pytest.approx(40.0)
+    assert scores["f1"] == pytest.approx(100 * 2 * 1 / (2 * 1 + 1 + 1))
+    assert scores["accuracy"] == pytest.approx(50.0)
 
 
 def test_novelty_reports_accuracy_and_macro_f1() -> None:
@@ -110,6 +110,6 @@ def test_unsupported_property_fails_loudly() -> None:
 
 def test_bad_gold_answers_fail_loudly() -> None:
     with pytest.raises(ValueError, match="not an order"):
-        get_adapter("bioprobench_ord").judge(tagged("[0]"), EvalItem(0, "q", "[0, 0]"))
+        get_adapter("bioprobench_ord").judge(tagged("[0]"), EvalItem(0, "q", "0, 0"))
     with pytest.raises(ValueError, match="ALLOW/102/103"):
         get_adapter("panorama_noc4pc").judge('{"code": "103"}', EvalItem(0, "q", "?"))

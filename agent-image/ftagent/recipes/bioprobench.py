@@ -1,32 +1,48 @@
 """Built-in recipe for BioProBench (``bowenxian/BioProBench``).
 
-Schema (dataset card): one JSON file per task, ``PQA.json``, ``ORD.json``, ``ERR.json`` and
-``GEN.json`` (the ``*_test.json`` files are the benchmark and are excluded by the catalog):
+The training files are the four JSON arrays ``PQA.json``, ``ORD.json``, ``ERR.json`` and
+``GEN.json`` at the repository root (the dataset card's ``train`` splits); the ``*_test.json``
+files are the benchmark and never read (the catalog excludes them; RD-Agent's dataset README
+says to train on the non-``_test.json`` files only). Their rows have the benchmark's layout,
+so every instruction is rendered by the same function the evaluation set uses
+(:mod:`ftapi.evalsets.bioprobench`), and every output ends in the answer the fork's
+evaluator reads:
 
-- PQA: ``question``, ``choices`` (list), ``answer`` -> the chosen option;
-- ORD: ``question``, ``wrong_steps`` (shuffled), ``correct_steps`` -> the indices of the
-  shuffled steps in the correct order, e.g. ``[2, 0, 3, 1]``;
-- ERR: ``context`` (purpose, prior_step, next_step), ``corrupted_text`` (null when the step is
-  correct), ``corrected_text``, ``is_correct``, ``error_description`` -> ``True``/``False``
-  after a short explanation;
-- GEN: ``system_prompt``, ``instruction``, ``input``, ``output`` (list of steps) -> the
-  numbered steps.
+- PQA (``question``, ``choices``, ``answer``): ``[ANSWER_START]<option> & <confidence>%
+  [ANSWER_END]`` (the evaluator needs the confidence);
+- ORD (``question``, ``wrong_steps``, ``correct_steps``): the 0-based indices of the shown
+  steps in the correct order, ``[ANSWER_START][2, 0, 1][ANSWER_END]``;
+- ERR (``context``, ``corrupted_text``, ``corrected_text``, ``is_correct``, optional
+  ``error_description``): ``True`` if the step shown is correct, else a short explanation
+  and ``False``;
+- GEN (``system_prompt``, ``instruction``, ``input``, ``output``): the steps, one per line.
 
-Every output puts the answer between ``[ANSWER_START]`` and ``[ANSWER_END]``. A BioProBench
-benchmark uses the files of its own task; other benchmarks use all four.
+A BioProBench benchmark trains on its own task's file; other benchmarks use all four. Rows
+whose identifying text (:func:`ftapi.evalsets.bioprobench` ``*_keys``) is an evaluation item
+of the benchmark are left out.
 """
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
 from ftagent.rawdata import RawDatasetFiles, RawFile, Row
-from ftagent.recipes.base import Converted, Recipe, as_list, get, parse_json_text, text
+from ftagent.recipes.base import Converted, Recipe
 from ftagent.records import AlpacaRecord
 from ftapi.catalog import Benchmark
+from ftapi.evalsets import bioprobench as layout
 
 TASKS = ("PQA", "ORD", "ERR", "GEN")
-_NUMBERED = re.compile(r"^\s*\d+[.)]\s")
+CONFIDENCE = 90
+"""The confidence the PQA training answers state (the evaluator requires one; only the
+secondary Brier score reads its value)."""
+
+COLUMNS: dict[str, list[tuple[str, ...]]] = {
+    "PQA": [("question",), ("choices",), ("answer",)],
+    "ORD": [("question",), ("wrong_steps",), ("correct_steps",)],
+    "ERR": [("context",), ("corrupted_text",), ("corrected_text",), ("is_correct",)],
+    "GEN": [("system_prompt",), ("instruction",), ("input",), ("output",)],
+}
 
 
 def tagged(answer: str) -> str:
@@ -34,8 +50,18 @@ def tagged(answer: str) -> str:
 
 
 def task_of(file: RawFile) -> str | None:
-    stem = file.stem.upper()
-    return next((task for task in TASKS if stem.startswith(task)), None)
+    """The task of a training file: exactly ``<TASK>.json`` at the repository root."""
+    return next((task for task in TASKS if file.relative == f"{task}.json"), None)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _texts(value: Any) -> list[str] | None:
+    if isinstance(value, list) and value and all(_text(v) for v in value):
+        return value
+    return None
 
 
 class BioProBenchRecipe(Recipe):
@@ -44,17 +70,27 @@ class BioProBenchRecipe(Recipe):
 
     def select_files(self, files: RawDatasetFiles, benchmark: Benchmark) -> list[RawFile]:
         known = [file for file in files.files if task_of(file)]
-        if benchmark.eval_subset in TASKS:
+        if benchmark.key.startswith("bioprobench_") and benchmark.eval_subset in TASKS:
             return [file for file in known if task_of(file) == benchmark.eval_subset]
         return known
 
     def required_columns(self, file: RawFile, benchmark: Benchmark) -> list[tuple[str, ...]]:
-        return {
-            "PQA": [("question",), ("choices",), ("answer",)],
-            "ORD": [("question",), ("wrong_steps",), ("correct_steps",)],
-            "ERR": [("corrected_text",), ("is_correct",)],
-            "GEN": [("instruction", "input"), ("output",)],
-        }.get(task_of(file) or "", [])
+        return COLUMNS.get(task_of(file) or "", [])
+
+    def keys(self, row: Row, file: RawFile, benchmark: Benchmark) -> list[str]:
+        task = task_of(file)
+        if task == "PQA" and _text(row.get("question")):
+            return layout.pqa_keys(row["question"])
+        if task == "ORD" and _text(row.get("question")) and _texts(row.get("correct_steps")):
+            return layout.ord_keys(row["question"], row["correct_steps"])
+        if task == "ERR":
+            step = layout.shown_step(
+                row.get("is_correct"), row.get("corrected_text"), row.get("corrupted_text")
+            )
+            return layout.err_keys(row.get("corrected_text"), step)
+        if task == "GEN" and _text(row.get("input")):
+            return layout.gen_keys(row["input"])
+        return []
 
     def convert(self, row: Row, file: RawFile, benchmark: Benchmark) -> Converted | None:
         task = task_of(file)
@@ -71,81 +107,63 @@ class BioProBenchRecipe(Recipe):
 
     @staticmethod
     def _pqa(row: Row) -> AlpacaRecord | None:
-        question, answer = text(get(row, "question")), text(get(row, "answer"))
-        choices = [text(choice) for choice in as_list(get(row, "choices")) if text(choice)]
-        if not question or not answer or not choices:
+        question, answer = _text(row.get("question")), _text(row.get("answer"))
+        choices = _texts(row.get("choices"))
+        # The evaluator compares the option text exactly, after splitting the tagged answer at
+        # its one "&" and stripping it: an answer with "&" or outer spaces cannot score.
+        if not question or not answer or not choices or answer not in choices:
             return None
-        listing = "\n".join(f"- {choice}" for choice in choices)
-        instruction = (
-            f"{question}\n\nChoices:\n{listing}\n\nAnswer with the correct choice exactly as "
-            "written, between [ANSWER_START] and [ANSWER_END]."
+        if "&" in answer or answer != answer.strip():
+            return None
+        return AlpacaRecord(
+            instruction=layout.render_pqa(question, choices),
+            output=tagged(f"{answer} & {CONFIDENCE}%"),
         )
-        return AlpacaRecord(instruction=instruction, output=tagged(answer))
 
     @staticmethod
     def _ord(row: Row) -> AlpacaRecord | None:
-        question = text(get(row, "question"))
-        wrong = [text(step) for step in as_list(get(row, "wrong_steps"))]
-        correct = [text(step) for step in as_list(get(row, "correct_steps"))]
-        if not question or len(wrong) < 2 or sorted(wrong) != sorted(correct):
+        question = _text(row.get("question"))
+        wrong, correct = _texts(row.get("wrong_steps")), _texts(row.get("correct_steps"))
+        if not question or not wrong or not correct or len(wrong) < 2:
             return None
-        if len(set(wrong)) != len(wrong):
-            return None  # repeated steps make the order ambiguous
-        order = [wrong.index(step) for step in correct]
-        listing = "\n".join(f"{index}. {step}" for index, step in enumerate(wrong))
-        instruction = (
-            f"{question}\n\nShuffled steps:\n{listing}\n\nGive the indices of the steps in the "
-            "correct order as a list between [ANSWER_START] and [ANSWER_END]."
+        if len(set(wrong)) != len(wrong) or sorted(wrong) != sorted(correct):
+            return None  # repeated or missing steps: no unique order to learn
+        order = layout.order_ids(wrong, correct)
+        return AlpacaRecord(
+            instruction=layout.render_ord(question, wrong),
+            output=tagged(str(order)),
         )
-        return AlpacaRecord(instruction=instruction, output=tagged(str(order)))
 
     @staticmethod
     def _err(row: Row) -> AlpacaRecord | None:
-        context = parse_json_text(get(row, "context"))
-        context = context if isinstance(context, dict) else {}
-        step = text(get(row, "corrupted_text")) or text(get(row, "corrected_text"))
-        flag = get(row, "is_correct")
-        if not step or not isinstance(flag, bool | str):
+        context, is_correct = row.get("context"), row.get("is_correct")
+        if not isinstance(context, dict) or not isinstance(is_correct, bool):
             return None
-        is_correct = flag if isinstance(flag, bool) else flag.strip().lower() == "true"
-        labels = (("purpose", "Purpose"), ("prior_step", "Previous step"))
-        parts = [f"{label}: {text(context[key])}" for key, label in labels if context.get(key)]
-        parts.append(f"Step to check: {step}")
-        if context.get("next_step"):
-            parts.append(f"Next step: {text(context['next_step'])}")
-        instruction = (
-            "Check this step of a biological protocol for errors (wrong reagent, amount, time "
-            "or temperature).\n\n"
-            + "\n".join(part for part in parts if part)
-            + "\n\nAnswer True if the step is correct and False if it has an error, between "
-            "[ANSWER_START] and [ANSWER_END]."
-        )
+        corrected = _text(row.get("corrected_text"))
+        step = _text(layout.shown_step(is_correct, corrected, row.get("corrupted_text")))
+        if not step:
+            return None
         if is_correct:
-            output = f"The step is consistent with its purpose and context.\n{tagged('True')}"
+            output = tagged("True")
         else:
-            why = text(get(row, "error_description")) or "the step contains an error"
-            fix = text(get(row, "corrected_text"))
-            correction = f" The correct step is: {fix}" if fix else ""
-            output = f"The step has an error: {why}.{correction}\n{tagged('False')}"
-        return AlpacaRecord(instruction=instruction, output=output)
+            why = (_text(row.get("error_description")) or "").strip()
+            lines = [f"The step has an error: {why}" if why else "The step has an error."]
+            if corrected and corrected != step:
+                lines.append(f"The correct step: {corrected.strip()}")
+            output = "\n".join(lines) + "\n" + tagged("False")
+        return AlpacaRecord(instruction=layout.render_err(step, context), output=output)
 
     @staticmethod
     def _gen(row: Row) -> AlpacaRecord | None:
-        instruction = text(get(row, "instruction"))
-        query = text(get(row, "input"))
-        steps = [text(step) for step in as_list(get(row, "output")) if text(step)]
-        if not (instruction or query) or not steps:
+        system, instruction, query = (
+            _text(row.get("system_prompt")),
+            _text(row.get("instruction")),
+            _text(row.get("input")),
+        )
+        steps = _texts(row.get("output"))
+        if not system or not instruction or not query or not steps:
             return None
-        if len(steps) == 1 and "\n" in steps[0]:
-            steps = [line for line in steps[0].splitlines() if line.strip()]
-        numbered = [
-            step if _NUMBERED.match(step) else f"{index}. {step}"
-            for index, step in enumerate(steps, 1)
-        ]
-        system = text(get(row, "system_prompt")) or None
         return AlpacaRecord(
-            instruction=instruction or query,
-            input=query if instruction else "",
-            output=tagged("\n".join(numbered)),
-            system=system,
+            instruction=layout.render_gen(system, instruction, query),
+            output=tagged("\n".join(step.strip() for step in steps)),
         )
