@@ -211,9 +211,9 @@ def write_evaluation_set(
 def leak_texts(item: EvalRow) -> list[str]:
     """What identifies a scored item in training data: its identifying texts (``keys``: the
     question core, without the instructions and templates many items share; the rendered
-    question when it declares none), and its gold answer when that is a text of its own (a
-    long answer, not "B" or "42")."""
-    texts = list(item.keys) or [item.question]
+    question when none is long enough to be recognised), and its gold answer when that is a
+    text of its own (a long answer, not "B" or "42")."""
+    texts = [key for key in item.keys if len(words(key)) >= NGRAM] or [item.question]
     if len(words(item.answer)) >= NGRAM:
         texts.append(item.answer)
     return texts
