@@ -96,29 +96,36 @@ def test_panorama_excluded_files_are_not_loaded(tmp_path: Path) -> None:
     ]
 
 
+def _chemcot_final(output: str) -> dict:
+    """The ```json block that ends a ChemCoT record."""
+    return json.loads(output.rsplit("```json\n", 1)[-1].removesuffix("\n```"))
+
+
 @pytest.mark.parametrize(
-    ("benchmark", "task"),
+    ("benchmark", "task", "key"),
     [
-        ("chemcotbench_mol_und", "mol_und"),
-        ("chemcotbench_mol_edit", "mol_edit"),
-        ("chemcotbench_mol_opt", "mol_opt"),
-        ("chemcotbench_reaction", "rxn"),
+        ("chemcotbench_mol_und", "mol_und", "count"),
+        ("chemcotbench_mol_edit", "mol_edit", "output"),
+        ("chemcotbench_mol_opt", "mol_opt", "Final Target Molecule"),
+        ("chemcotbench_reaction", "rxn", "Major Product"),
     ],
 )
-def test_chemcot_outputs_end_with_output_object(tmp_path: Path, benchmark: str, task: str) -> None:
+def test_chemcot_outputs_end_with_the_subtasks_json(
+    tmp_path: Path, benchmark: str, task: str, key: str
+) -> None:
+    # The key the fork's parser reads for the subtask (more in tests/benchmarks/test_chemcot.py).
     result = build(tmp_path, "chemcot", benchmark, limit=6)
     assert len(result.records) == 6
     assert result.files == [next(f for f in result.files if f"/{task}/" in f)]
     for record in result.records:
-        final = json.loads(record.output.rsplit("\n\n", 1)[-1])
-        assert set(final) == {"output"}
+        assert set(_chemcot_final(record.output)) == {key}
     # rows with struct_cot or raw_cot are preferred: reasoning precedes the answer
-    assert all("\n\n" in r.output for r in result.records)
+    assert all(not r.output.startswith("```json") for r in result.records)
 
 
 def test_chemcot_reads_gt_from_meta_text(tmp_path: Path) -> None:
     result = build(tmp_path, "chemcot", "chemcotbench_mol_edit", limit=50)
-    outputs = {json.loads(r.output.rsplit("\n\n", 1)[-1])["output"] for r in result.records}
+    outputs = {_chemcot_final(r.output)["output"] for r in result.records}
     assert "CCCO" in outputs  # row 1 stores meta as JSON text
     assert "CCO" in outputs
 
@@ -265,8 +272,17 @@ def test_recipes_serve_benchmarks_of_other_domains(tmp_path: Path) -> None:
 
 def test_chemcot_reaction_files_with_cot_result(tmp_path: Path) -> None:
     root = tmp_path / "chemcot"
-    row = {"query": "Predict the product of CC=O with H2.", "cot_result": "Reduce it.", "gt": "CCO"}
+    row = {
+        "id": "r1",
+        "query": "Which reagent? Input Reaction: CC=O>>CCO.",
+        "task": "rxn",
+        "subtask": "rcr",
+        "gt": "[H][H]",
+        "cot_result": '```json\n{"analysis": "Reduce it."}\n```',
+        "raw_cot": "",
+        "meta": "{}",
+    }
     (root / "chemcotbench-cot" / "rxn").mkdir(parents=True)
     (root / "chemcotbench-cot" / "rxn" / "rcr.json").write_text(json.dumps([row]))
     (record,) = build(tmp_path, "chemcot", "chemcotbench_reaction").records
-    assert record.output == 'Reduce it.\n\n{"output": "CCO"}'
+    assert record.output == '{"analysis": "Reduce it."}\n\n```json\n{"condition": "[H][H]"}\n```'

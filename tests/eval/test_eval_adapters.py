@@ -99,13 +99,13 @@ def test_ordering_averages_kendall_tau() -> None:
     assert _aggregate("bioprobench_ord", pairs)["kendall_tau"] == pytest.approx(0.0)
 
 
-def test_unsupported_property_fails_loudly() -> None:
-    item = EvalItem(index=0, question="q", answer="", extra={"source": "CCO", "property": "DRD2"})
+def test_unsupported_property_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ChemCoTBench's activity oracles need their models folder (more in tests/benchmarks).
+    monkeypatch.delenv("FT_ORACLE_DIR", raising=False)
+    extra = {"subtask": "drd", "source": "CCO", "property": "drd2"}
+    item = EvalItem(index=0, question="q", answer="", extra=extra)
     with pytest.raises(UnsupportedPropertyError, match="oracle"):
         get_adapter("chemcotbench_mol_opt").judge('{"output": "not a smiles"}', item)
-    bad_group = EvalItem(0, "q", "", {"source": "CCO", "added_group": "unobtainium"})
-    with pytest.raises(UnsupportedPropertyError, match="functional group"):
-        get_adapter("chemcotbench_mol_edit").judge('{"output": "CCO"}', bad_group)
 
 
 def test_bad_gold_answers_fail_loudly() -> None:
