@@ -99,12 +99,18 @@ def test_pi4pc_items_and_repeated_claims() -> None:
     assert items[3].keys == items[4].keys == ["panorama PI4PC application 18000004 claim 1"]
     first = items[0]  # application 18000001 claim 2: keys 4, 11, 18, 25, 32; gold keys[1]
     assert first.answer == "[11]"
+    row = fx.PI4PC_TEST[0]
+    context = json.loads(row["context"])
+    prior = json.loads(row["prior_art_specification"])
     question = first.question
-    assert "Claim 2: 2. A folding ladder hinge comprising part 2" in question
-    assert "Further details follow." in question  # the full specification
+    assert f"Claim 2: {context['claims'][1]}" in question
+    assert prior["specification"] in question  # the full specification
+    assert prior["patent_id"] in question and prior["abstract"] in question
     listed = [line.split(":")[0] for line in question.splitlines()[-5:]]
     assert listed == ["4", "11", "18", "25", "32"]  # sorted as integers, not as text
-    assert "1. A holder comprising clips." not in question  # the fork omits these too
+    options = json.loads(row["options"])
+    assert question.splitlines()[-1] == f"32: {options['32']}"
+    assert prior["claims"][0] not in question  # the fork does not show them either
 
 
 def test_pi4pc_claim_lookup_by_claim_number() -> None:
@@ -127,11 +133,18 @@ def test_noc4pc_items() -> None:
     assert first.id == "noc4pc_app19000001_claim2"
     assert first.answer == "102"
     assert [item.answer for item in items[:3]] == ["102", "103", "ALLOW"]
+    row = fx.NOC4PC_TEST[0]
+    context = json.loads(row["context"])
+    specs = json.loads(row["prior_art_specifications"])
     question = first.question
     assert "Patent application 19000001, claim 2" in question
-    assert "2. A folding ladder hinge comprising part 2 of kind 1" in question
+    assert f"Text of claim 2:\n{context['claims'][1]}\n" in question
     assert "Cited prior art 2" in question and "Patent ID: US 20060032" in question
-    assert "  [0021] It has a hinge.\n     The hinge is steel." in question
+    claim_lines = specs[1]["claims"][0].split("\n")  # a claim over two lines
+    assert f"  1. {claim_lines[0]}\n     {claim_lines[1]}" in question
+    paragraph = specs[1]["paragraphs"][1]  # key 0021, two lines
+    first_line, second_line = paragraph["content"].split("\n")
+    assert f"  [0021] {first_line}\n     {second_line}" in question
     assert "Regarding Claim" not in question  # the examiner's reason is not shown
 
 
