@@ -201,6 +201,7 @@ def financeiq_rows(subject: str, n: int = 6, leak: bool = False) -> list[dict[st
         question = FINANCE_LEAK if leak and i == 0 else f"{subject}第{i}题：以下哪项说法正确？"
         rows.append(
             {
+                "": str(i),  # the real files' unnamed row-number column
                 "Question": question,
                 "A": f"选项甲{i}",
                 "B": f"选项乙{i}",

@@ -152,11 +152,14 @@ def test_financeiq_drops_the_dev_split_and_ends_with_letter(tmp_path: Path) -> N
     files = discover(get_dataset("financeiq"), root)
     assert files.excluded == ["data/dev/银行从业资格.csv"]
     result = build(tmp_path, "financeiq", "FinanceIQ_gen")
-    assert len(result.records) == 12
+    # 6 rows per test CSV: the benchmark keeps the last ceil(6 / 2) = 3, training the first 3
+    assert len(result.records) == 6
+    shots_answer = get_benchmark("FinanceIQ_gen").shots_answer
     for record in result.records:
         assert record.output[-1] in "ABCD"
-        assert record.output.splitlines()[-1].startswith("答案：")
+        assert record.output == shots_answer.format(answer=record.output[-1])
         assert "开发集" not in record.instruction
+        assert not any(f"第{i}题" in record.instruction for i in (3, 4, 5))  # kept rows
 
 
 @pytest.mark.parametrize("task", ["PQA", "ORD", "ERR", "GEN"])
