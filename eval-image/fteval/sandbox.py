@@ -1,24 +1,33 @@
 """Run untrusted chart code (TableBench visualization) in a throw-away subprocess.
 
 The model's code runs in a fresh temporary folder holding only ``table.csv``, in an isolated
-interpreter (``python -I``) with a minimal environment, the Agg backend, ``plt.show`` as a
-no-op, sockets replaced by a stub that refuses to connect, CPU-time, memory and file-size
-limits, and a wall-clock timeout. The pod's own NetworkPolicy and read-only root filesystem
-remain the real boundary; this keeps a runaway script from hurting the evaluation.
+interpreter (``python -I``) with a minimal environment, the Agg backend, sockets replaced by
+a stub that refuses to connect, CPU-time, memory and file-size limits, its own session and a
+wall-clock timeout, after which (and after every run) its whole process group is killed. The
+pod's own NetworkPolicy and read-only root filesystem remain the real boundary; this keeps a
+runaway script from hurting the evaluation.
 
-After the code ran, the harness reads what was drawn (line y-values, bar heights, pie wedge
-shares, scatter points) so two programs can be compared by the charts they draw, as
-TableBench's pass@1 does. Called by :mod:`fteval.adapters`.
+Two ways to read what the code drew:
+
+- :func:`run_plot_capture` (the TableBench adapter's): the y arguments the code passed to
+  ``plt.bar``, ``plt.plot`` and ``plt.scatter``, recorded exactly as the visualization
+  evaluator of the OpenCompass fork RD-Agent runs records them (``TableBenchVisualization
+  Evaluator._execute_code``), for comparison with the item's ``y_references``.
+- :func:`run_chart_code`: every drawn artist (line y-values, bar heights, pie wedge shares,
+  scatter points), so two programs can be compared by the charts they draw.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +133,52 @@ def _limits() -> None:  # runs in the child before exec
     os.setsid()
 
 
+def _run_isolated(folder: Path, script: str, timeout: float) -> tuple[int | None, str]:
+    """Run ``script`` (a file in ``folder``) in the sandbox: isolated interpreter, minimal
+    environment, resource limits, its own session. On the timeout, and after it exits, the
+    whole process group is killed (code that forks cannot leave processes behind). Returns
+    the exit status (None: timed out) and the end of its stderr (or stdout)."""
+    tmp = str(folder)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": tmp,
+        "TMPDIR": tmp,
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": tmp,
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "http_proxy": "http://127.0.0.1:9",
+        "https_proxy": "http://127.0.0.1:9",
+        "no_proxy": "",
+        "FT_SANDBOX_CPU_SECONDS": str(int(timeout) + 1),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-I", script],
+        cwd=folder,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_limits,  # resource limits and a new session, set in the child
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+        status: int | None = process.returncode
+    except subprocess.TimeoutExpired:
+        _kill_group(process.pid)
+        stdout, stderr = process.communicate()
+        status = None
+    _kill_group(process.pid)  # whatever the code left running in its session
+    lines = (stderr or stdout or "").strip().splitlines()
+    return status, "\n".join(lines[-3:])
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
 def run_chart_code(code: str, table: Any | None, timeout: float = DEFAULT_TIMEOUT) -> ChartRun:
     """Run ``code`` in the sandbox (with ``table.csv`` when a table is given)."""
     with tempfile.TemporaryDirectory(prefix="fteval-sandbox-") as tmp:
@@ -132,35 +187,11 @@ def run_chart_code(code: str, table: Any | None, timeout: float = DEFAULT_TIMEOU
         (folder / "harness.py").write_text(_HARNESS, encoding="utf-8")
         if table is not None:
             write_table_csv(table, folder / "table.csv")
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": tmp,
-            "TMPDIR": tmp,
-            "MPLBACKEND": "Agg",
-            "MPLCONFIGDIR": tmp,
-            "OPENBLAS_NUM_THREADS": "1",
-            "OMP_NUM_THREADS": "1",
-            "http_proxy": "http://127.0.0.1:9",
-            "https_proxy": "http://127.0.0.1:9",
-            "FT_SANDBOX_CPU_SECONDS": str(int(timeout) + 1),
-        }
-        try:
-            done = subprocess.run(
-                [sys.executable, "-I", "harness.py"],
-                cwd=folder,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                preexec_fn=_limits,  # resource limits must be set in the child
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
+        status, output = _run_isolated(folder, "harness.py", timeout)
+        if status is None:
             return ChartRun(ok=False, error=f"timed out after {timeout:.0f}s")
-        if done.returncode != 0:
-            lines = (done.stderr or done.stdout).strip().splitlines()
-            return ChartRun(ok=False, error="\n".join(lines[-3:]) or f"exit {done.returncode}")
+        if status != 0:
+            return ChartRun(ok=False, error=output or f"exit {status}")
         try:
             series = json.loads((folder / "chart.json").read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
@@ -176,3 +207,125 @@ def same_chart(candidate: ChartRun, reference: ChartRun) -> bool:
         and bool(reference.series)
         and (candidate.signature() == reference.signature())
     )
+
+
+# ----------------------------------------------------------------------------- plot capture
+
+_CAPTURE_PRELUDE = r"""
+import json, os, socket, sys
+from pathlib import Path
+
+class _NoSocket(socket.socket):
+    def connect(self, *args, **kwargs):
+        raise OSError("network access is disabled in the evaluation sandbox")
+    connect_ex = connect
+
+def _refuse(*args, **kwargs):
+    raise OSError("network access is disabled in the evaluation sandbox")
+
+socket.socket = _NoSocket
+socket.create_connection = _refuse
+
+import matplotlib
+matplotlib.use("Agg")
+import numpy as np
+import pandas as pd
+import matplotlib.pyplot as plt
+
+if os.path.exists("table.json"):
+    with open("table.json", encoding="utf-8") as _source:
+        _table = json.load(_source)
+    os.remove("table.json")
+    pd.DataFrame(_table["data"], columns=_table["columns"]).to_csv("table.csv", index=False)
+    del _table, _source
+
+plt.ioff()
+captured_data = []
+original_bar, original_plot, original_scatter = plt.bar, plt.plot, plt.scatter
+
+def _as_series(values):
+    return list(values) if hasattr(values, "__iter__") else [values]
+
+def capture_bar(*args, **kwargs):
+    if len(args) >= 2:
+        captured_data.append(_as_series(args[1]))
+    return original_bar(*args, **kwargs)
+
+def capture_plot(*args, **kwargs):
+    for start in range(0, len(args), 2):
+        if start + 1 < len(args):
+            captured_data.append(_as_series(args[start + 1]))
+    return original_plot(*args, **kwargs)
+
+def capture_scatter(*args, **kwargs):
+    if len(args) >= 2:
+        captured_data.append(_as_series(args[1]))
+    return original_scatter(*args, **kwargs)
+
+plt.bar, plt.plot, plt.scatter = capture_bar, capture_plot, capture_scatter
+
+try:
+"""
+
+_CAPTURE_EPILOGUE = r"""
+    with open("output.json", "w") as _out:
+        json.dump({"data": captured_data, "success": True}, _out)
+except Exception as _error:
+    with open("output.json", "w") as _out:
+        json.dump({"error": str(_error), "success": False}, _out)
+"""
+
+
+@dataclass(frozen=True)
+class PlotCapture:
+    """The y-values a program passed to ``plt.bar``, ``plt.plot`` and ``plt.scatter``, the
+    way TableBench's visualization evaluator in the OpenCompass fork reads them."""
+
+    executed: bool
+    """The program ran to its end without an exception and what it captured could be
+    written as JSON (the fork's ECR@1)."""
+    data: list[Any] = field(default_factory=list)
+    """One list per captured call, in call order (``[y]`` for a scalar)."""
+    error: str = ""
+
+
+def plot_capture_script(code: str) -> str:
+    """The script the sandbox runs: the fork's ``exec_script`` in substance. The prelude
+    imports ``sys``, ``json``, ``os``, ``Path``, ``np``, ``pd`` and ``plt`` (the code may use
+    them without importing), writes ``table.csv`` with pandas as the fork does
+    (``DataFrame(data, columns=columns).to_csv(index=False)``) and replaces ``plt.bar``,
+    ``plt.plot`` and ``plt.scatter`` with recorders of the y argument (``args[1]``; for
+    ``plot``, every second positional argument). Only these module functions are recorded:
+    ``ax.bar``, ``plt.barh``, ``plt.pie`` or ``df.plot`` draw without being read, as in the
+    fork. The code runs indented inside ``try:``; an exception, or captured values that
+    ``json.dump`` cannot write (numpy integers), make the run not executed."""
+    body = "\n".join("    " + line for line in code.split("\n"))
+    return _CAPTURE_PRELUDE + body + "\n" + _CAPTURE_EPILOGUE
+
+
+def run_plot_capture(
+    code: str, table: Mapping[str, Any] | str | None, timeout: float = 10.0
+) -> PlotCapture:
+    """Run ``code`` in the sandbox with ``table.csv`` (when ``table`` is a TableBench table)
+    and return the captured y-values. ``timeout`` covers the whole run, interpreter start
+    and imports included (the fork's subprocess timeout, 10 s)."""
+    if isinstance(table, str):
+        table = json.loads(table)
+    with tempfile.TemporaryDirectory(prefix="fteval-sandbox-") as tmp:
+        folder = Path(tmp)
+        (folder / "exec_script.py").write_text(plot_capture_script(code), encoding="utf-8")
+        if isinstance(table, Mapping) and "columns" in table and "data" in table:
+            payload = {"columns": table["columns"], "data": table["data"]}
+            (folder / "table.json").write_text(json.dumps(payload), encoding="utf-8")
+        status, output = _run_isolated(folder, "exec_script.py", timeout)
+        if status is None:
+            return PlotCapture(executed=False, error=f"Execution timeout (>{timeout:g}s)")
+        try:
+            result = json.loads((folder / "output.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return PlotCapture(executed=False, error=f"Execution failed: {output}")
+        if not isinstance(result, dict) or not result.get("success"):
+            error = result.get("error", "Unknown error") if isinstance(result, dict) else ""
+            return PlotCapture(executed=False, error=str(error))
+        data = result.get("data", [])
+        return PlotCapture(executed=True, data=data if isinstance(data, list) else [])

@@ -1,39 +1,59 @@
 """Built-in recipe for TableInstruct (``Multilingual-Multimodal-NLP/TableInstruct``).
 
-Schema (``TableInstruct_instructions.jsonl``, as TableBench's loaders read it): ``id``,
-``qtype`` (FactChecking, NumericalReasoning, DataAnalysis, Visualization), ``qsubtype``,
-``instruction`` (the full prompt with the table and question), ``instruction_type`` (DP, TCoT,
-SCoT, PoT), ``table``, ``question``, ``response`` and sometimes ``answer``. A TableBench
-benchmark keeps the rows of its own ``qtype``. Textual chain-of-thought rows (TCoT) are
-preferred for the ``Final Answer:`` benchmarks and program-of-thought rows (PoT) for
-visualization. Outputs must end with a ``Final Answer: ...`` line (added from ``answer`` when
-the response lacks it) or, for visualization, hold a python code block.
+The repository holds one data file, ``TableInstruct_instructions.jsonl`` (TableBench's own
+training scripts read it, RD-Agent's ``datasets/tableinstruct/README.md`` documents it): one
+object per line with ``id``, ``qtype`` (FactChecking, NumericalReasoning, DataAnalysis,
+Visualization), ``qsubtype``, ``instruction`` (the full prompt of one reasoning style, table
+and question included), ``instruction_type`` (DP, TCoT, SCoT, PoT), ``table`` (the
+``{"columns": [...], "data": [[...]]}`` table, as JSON text), ``question`` and ``response``
+(the worked answer in that style). There is no separate answer column.
+
+A TableBench benchmark keeps the rows of its own ``qtype``. The instruction is rendered from
+``table`` and ``question`` with :func:`ftapi.evalsets.tablebench.render_question`, exactly as
+the evaluation items are (the row's own ``instruction`` would repeat the table in another
+wording). Outputs:
+
+- ``Final Answer:`` benchmarks: the response as is when its only ``Final Answer:`` is on its
+  last line (the scorer reads the *first* one). Textual chain-of-thought rows (TCoT, the style
+  the benchmark is prompted in) are preferred; DP and SCoT rows fill up; PoT rows are code
+  that prints the answer and are left out.
+- Visualization: the response holding a ```python block (bare code gets one), TCoT rows
+  preferred.
+
+A row whose question and table are those of an evaluation item
+(:func:`ftapi.evalsets.tablebench.item_key`) is left out.
 """
 
 from __future__ import annotations
 
 import re
 
-from ftagent.rawdata import RawFile, Row
+from ftagent.rawdata import RawDatasetFiles, RawFile, Row
 from ftagent.recipes.base import Converted, Recipe, get, text
 from ftagent.records import AlpacaRecord
 from ftapi.catalog import AnswerFormat, Benchmark
+from ftapi.evalsets.tablebench import item_key, parse_table, render_question
 
-_FINAL = re.compile(r"final answer\s*:", re.IGNORECASE)
+FILE = "TableInstruct_instructions.jsonl"
 QTYPES = ("FactChecking", "NumericalReasoning", "DataAnalysis", "Visualization")
+_FINAL = re.compile(r"final answer:", re.IGNORECASE)
 
 
-def with_final_answer(response: str, answer: str) -> str | None:
-    if _FINAL.search(response):
-        return response
-    if answer:
-        return f"{response}\n\nFinal Answer: {answer}" if response else f"Final Answer: {answer}"
-    return None
+def final_answer_output(response: str) -> str | None:
+    """The response when it has exactly one ``Final Answer:`` and that is its last line."""
+    response = response.strip()
+    if len(_FINAL.findall(response)) != 1:
+        return None
+    last = response.splitlines()[-1]
+    if not _FINAL.search(last) or not last.split(":", 1)[1].strip():
+        return None
+    return response
 
 
 def with_code_block(response: str) -> str | None:
-    if "```python" in response:
-        return response
+    """The response with its code in a ```python block (None when it holds no code)."""
+    if re.search(r"```python\s", response):
+        return response.strip()
     if "import " in response or "plt." in response:
         return f"```python\n{response.strip()}\n```"
     return None
@@ -44,27 +64,34 @@ class TableInstructRecipe(Recipe):
     dataset = "tableinstruct"
     prefer_scan = True
 
+    def select_files(self, files: RawDatasetFiles, benchmark: Benchmark) -> list[RawFile]:
+        return [file for file in files.files if file.relative == FILE]
+
     def required_columns(self, file: RawFile, benchmark: Benchmark) -> list[tuple[str, ...]]:
-        return [("instruction", "question"), ("response", "answer")]
+        return [("qtype",), ("instruction_type",), ("table",), ("question",), ("response",)]
+
+    def keys(self, row: Row, file: RawFile, benchmark: Benchmark) -> list[str]:
+        table, question = parse_table(row.get("table")), row.get("question")
+        if table is None or not isinstance(question, str) or not question.strip():
+            return []
+        return [item_key(table, question)]
 
     def convert(self, row: Row, file: RawFile, benchmark: Benchmark) -> Converted | None:
-        qtype = text(get(row, "qtype"))
-        if benchmark.eval_subset in QTYPES and qtype and qtype != benchmark.eval_subset:
+        qtype = row.get("qtype")
+        if benchmark.eval_subset in QTYPES and qtype != benchmark.eval_subset:
             return None
-        instruction = text(get(row, "instruction"))
-        if not instruction:
-            question, table = text(get(row, "question")), text(get(row, "table"))
-            if not question:
-                return None
-            instruction = f"Table:\n{table}\n\nQuestion: {question}" if table else question
+        table, question = parse_table(row.get("table")), row.get("question")
+        if table is None or not isinstance(question, str) or not question.strip():
+            return None
         response = text(get(row, "response"))
-        visualization = benchmark.answer_format is AnswerFormat.python_code
-        if visualization:
+        style = text(get(row, "instruction_type")).upper()
+        if benchmark.answer_format is AnswerFormat.python_code:
             output = with_code_block(response)
-            preferred = text(get(row, "instruction_type")).upper() in ("POT", "")
+        elif style == "POT":
+            return None
         else:
-            output = with_final_answer(response, text(get(row, "answer")))
-            preferred = text(get(row, "instruction_type")).upper() in ("TCOT", "")
+            output = final_answer_output(response)
         if not output:
             return None
-        return Converted(AlpacaRecord(instruction=instruction, output=output), preferred=preferred)
+        record = AlpacaRecord(instruction=render_question(table, question), output=output)
+        return Converted(record, preferred=style == "TCOT")
