@@ -76,7 +76,7 @@ def test_par4pc_items() -> None:
     row = fx.PAR4PC_TEST[0]  # application 17000001, claim 2, gold ["B"]
     assert first.id == "par4pc_app17000001_claim2"
     assert first.answer == '["B"]'
-    assert first.keys == ["panorama PAR4PC application 17000001 claim 2"]
+    assert first.keys == ["PAR4PC 17000001 claim 2"]
     question = first.question
     assert "Patent application 17000001" in question
     assert "claim 2" in question
@@ -96,7 +96,7 @@ def test_pi4pc_items_and_repeated_claims() -> None:
     # claim 1 of application 18000004 is examined twice (rows 3 and 4): the fork's
     # identifier repeats, so both get their row number
     assert ids[3:5] == ["pi4pc_app18000004_claim1_row3", "pi4pc_app18000004_claim1_row4"]
-    assert items[3].keys == items[4].keys == ["panorama PI4PC application 18000004 claim 1"]
+    assert items[3].keys == items[4].keys == ["PI4PC 18000004 claim 1"]
     first = items[0]  # application 18000001 claim 2: keys 4, 11, 18, 25, 32; gold keys[1]
     assert first.answer == "[11]"
     row = fx.PI4PC_TEST[0]

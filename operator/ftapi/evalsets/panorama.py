@@ -99,9 +99,11 @@ def _claim_lines(claims: Any) -> list[str]:
 
 def item_key(task: str, application_number: Any, claim_number: Any) -> str:
     """The identifying text of a PANORAMA item: task, application and claim number (the
-    fork's identifier ``<task>_app<application>_claim<claim>``). Training rows of the same
-    task with the same key are evaluation items and are not trained on."""
-    return f"panorama {task} application {application_number} claim {claim_number}"
+    fork's identifier ``<task>_app<application>_claim<claim>``), e.g. ``PAR4PC 15702072
+    claim 1``. Training rows of the same task with the same key are evaluation items and are
+    not trained on. Four words: an id, too short for the leak index, which then indexes the
+    rendered question (the text a copied item would carry) instead."""
+    return f"{task} {application_number} claim {claim_number}"
 
 
 def row_key(task: str, row: SourceRow) -> str:
