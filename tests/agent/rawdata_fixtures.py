@@ -155,6 +155,7 @@ TABLE_LEAK = "What is the total number of medals won by the team that finished i
 
 
 def tableinstruct_rows(n: int = 10) -> list[dict[str, Any]]:
+    """Rows in TableInstruct's real layout (``table`` as JSON text, no answer column)."""
     rows = []
     table = {"columns": ["team", "gold"], "data": [["A", 3], ["B", 2]]}
     qtypes = ["NumericalReasoning", "FactChecking", "DataAnalysis", "Visualization"]
@@ -164,7 +165,7 @@ def tableinstruct_rows(n: int = 10) -> list[dict[str, Any]]:
         instruction_type = "PoT" if qtype == "Visualization" else ("TCoT" if i % 3 else "DP")
         if qtype == "Visualization":
             response = "import pandas as pd\nimport matplotlib.pyplot as plt\nplt.show()"
-        elif i % 2:
+        elif i % 5 != 2:
             response = f"Add the gold column: 3 + 2 = 5.\nFinal Answer: {5 + i}"
         else:
             response = "Add the gold column: 3 + 2."
@@ -179,7 +180,6 @@ def tableinstruct_rows(n: int = 10) -> list[dict[str, Any]]:
                 "table": json.dumps(table),
                 "question": question,
                 "response": response,
-                "answer": str(5 + i),
             }
         )
     return rows
