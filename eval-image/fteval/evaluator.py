@@ -11,7 +11,6 @@ per-item score, correctness, item index), which OpenCompass writes to
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from opencompass.openicl.icl_evaluator import BaseEvaluator
@@ -19,7 +18,7 @@ from opencompass.registry import ICL_EVALUATORS
 
 from fteval.adapters import EvalItem, Judgement, get_adapter
 from fteval.columns import EXTRA_COLUMN, INDEX_COLUMN, QUESTION_COLUMN
-from fteval.judge import API_KEY_ENV, JudgeConfig
+from fteval.judge import judge_config
 
 
 def _jsonable(value: Any) -> Any:
@@ -41,14 +40,8 @@ class FtBenchmarkEvaluator(BaseEvaluator):
         pred_postprocessor: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(pred_postprocessor=pred_postprocessor)
-        config = None
-        if judge:
-            # The key stays in the environment: the generated config is written to disk.
-            config = JudgeConfig(
-                model=judge["model"],
-                api_base=judge.get("api_base"),
-                api_key=os.environ.get(API_KEY_ENV),
-            )
+        # The key stays in the environment: the generated config is written to disk.
+        config = judge_config(judge["model"], judge.get("api_base")) if judge else None
         self.benchmark = benchmark
         self.adapter = get_adapter(benchmark, config)
 
@@ -56,7 +49,7 @@ class FtBenchmarkEvaluator(BaseEvaluator):
         if len(predictions) != len(references):
             return {"error": "predictions and references have different lengths"}
         judgements: list[Judgement] = []
-        details: list[dict[str, Any]] = []
+        items: list[tuple[EvalItem, str]] = []
         for prediction, reference, row in zip(predictions, references, test_set, strict=True):
             item = EvalItem(
                 index=int(row[INDEX_COLUMN]),
@@ -65,8 +58,11 @@ class FtBenchmarkEvaluator(BaseEvaluator):
                 extra=json.loads(row[EXTRA_COLUMN] or "{}"),
             )
             text = prediction if isinstance(prediction, str) else str(prediction or "")
-            judgement = self.adapter.judge(text, item)
-            judgements.append(judgement)
+            judgements.append(self.adapter.judge(text, item))
+            items.append((item, text))
+        judgements = self.adapter.reweigh(judgements)
+        details: list[dict[str, Any]] = []
+        for (item, text), judgement in zip(items, judgements, strict=True):
             details.append(
                 {
                     "index": item.index,

@@ -50,6 +50,8 @@ from fteval.columns import (
 )
 from fteval.errors import EvalStepError
 from fteval.items import load_items, read_splits, split_items
+from fteval.judge import BUDGET_ENV as JUDGE_BUDGET_ENV
+from fteval.judge import LOG_ENV as JUDGE_LOG_ENV
 from fteval.judge import judge_from_spec
 from fteval.occonfig import DatasetSpec, ModelSpec, render_config
 from fteval.prompts import build_prompt, choose_shots
@@ -118,6 +120,31 @@ def load_shots(benchmark: Benchmark, layout: CampaignLayout) -> Shots | None:
     return Shots(load_items(path), benchmark.shots, benchmark.shots_answer)
 
 
+def prepare_judge_env(request: StepRequest, folder: Path) -> Path:
+    """The judge's call log (emptied: one step's calls) and what is left of the campaign's
+    LLM budget, from the operator's books (``StepRequest.llm_spent_usd``), for the judge
+    inside OpenCompass."""
+    log = folder / "judge-calls.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.unlink(missing_ok=True)
+    os.environ[JUDGE_LOG_ENV] = str(log)
+    llm = request.spec.planner.llm
+    if llm is not None and llm.cost_budget_usd is not None:
+        left = max(0.0, llm.cost_budget_usd - request.llm_spent_usd)
+        os.environ[JUDGE_BUDGET_ENV] = repr(left)
+    else:
+        os.environ.pop(JUDGE_BUDGET_ENV, None)
+    return log
+
+
+def judge_cost(log: Path) -> tuple[int, float]:
+    """Calls and US dollars the judge spent in this step."""
+    if not log.is_file():
+        return 0, 0.0
+    calls = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
+    return len(calls), round(sum(float(c.get("cost_usd") or 0.0) for c in calls), 6)
+
+
 def _lora_rank(adapter_dir: Path | None) -> int | None:
     if adapter_dir is None:
         return None
@@ -143,13 +170,14 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
     settings = settings or EvalSettings.from_env(spec.evaluation.gpus, spec.evaluation.max_out_len)
     layout = CampaignLayout(request.paths, request.namespace, request.campaign)
     benchmark = get_benchmark(spec.benchmark)
+    folder = step_dir(request, layout)
+    judge_log = prepare_judge_env(request, folder)
     judge = judge_from_spec(spec)
     adapter = get_adapter(benchmark.key, judge)
     target: EvalTarget = resolve_target(request, layout)
     splits = requested_splits(request)
     items = load_items(layout.benchmark_file(benchmark.key))
     shots = load_shots(benchmark, layout)
-    folder = step_dir(request, layout)
     description = spec.resolved_description()
     samples = spec.evaluation.samples_per_item
 
@@ -202,6 +230,7 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
     adapter_name = None if target.adapter_dir is None else _relative(target.adapter_dir, workspace)
     metric = benchmark.metric.value
     scores: dict[Split, float] = {}
+    judged: dict[Split, int] = {}
     item_scores: str | None = None
     item_weights: str | None = None
     for split, dataset in zip(splits, datasets, strict=True):
@@ -220,12 +249,18 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(result.model_dump_json(indent=2), encoding="utf-8")
         scores[split] = result.score
+        if judge is not None:
+            judged[split] = result.judged
         if split == "validation":
             # Per-item scores for the operator's paired comparisons (never test items).
             ordered = sorted(result.items, key=lambda item: item.index)
             item_scores = encode_item_scores([item.score for item in ordered])
             item_weights = encode_item_weights([item.weight for item in ordered])
     summary = ", ".join(f"{split} {score:.2f}" for split, score in scores.items())
+    calls, cost = judge_cost(judge_log)
+    if judge is not None:
+        decided = ", ".join(f"{split} {n}" for split, n in judged.items())
+        summary += f"; judge: {calls} calls, ${cost:.4f}, items decided: {decided}"
     return StepResult(
         step=request.step,
         ok=True,
@@ -233,6 +268,8 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
         metric=metric,
         item_scores=item_scores,
         item_weights=item_weights,
+        judged=judged,
+        llm_cost=cost,
         message=f"{target.label} on {benchmark.key} ({metric}): {summary}",
     )
 

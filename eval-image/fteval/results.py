@@ -78,6 +78,7 @@ def evaluation_result(
     agent as wrong when most of its samples are, with one wrong answer."""
     scores: list[ItemScore] = []
     wrong: list[WrongAnswer] = []
+    judged = 0
     for detail in data["details"]:
         indexes = {int(i) for i in _replicas(detail["index"], samples)}
         if len(indexes) != 1:
@@ -95,6 +96,7 @@ def evaluation_result(
         )
         scores.append(ItemScore(index=index, score=score, weight=total / samples))
         correct = [bool(x) for x in _replicas(detail["correct"], samples)]
+        judged += any(bool(x) for x in _replicas(detail.get("judged_by_llm", False), samples))
         keep = split == "validation" and len(wrong) < MAX_WRONG_ANSWERS
         if keep and sum(correct) * 2 < samples:
             item = items[index]
@@ -119,6 +121,7 @@ def evaluation_result(
         n_items=len(scores),
         samples_per_item=samples,
         items=scores,
+        judged=judged,
         wrong_answers=wrong,
         model=model,
         adapter=adapter,

@@ -181,6 +181,24 @@ class Training(ApiModel):
         return value
 
 
+class LlmJudge(ApiModel):
+    """An LLM that grades the answers the rule-based scorer marks wrong, on benchmarks whose
+    upstream scorer uses one (aime25's CascadeEvaluator). It sees only the extracted final
+    answer and the gold answer, never the model's reasoning; its calls count in llmCost and
+    against planner.llm.costBudgetUsd."""
+
+    model: ModelName
+    """litellm model name, e.g. openai/gpt-4o-mini."""
+    api_base: (
+        Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2048)] | None
+    ) = None
+    """OpenAI-compatible endpoint; litellm's default when unset. Limited to the API bases the
+    operator allows (chart: llm.allowedApiBases)."""
+    api_key_secret_ref: SecretKeyRef | None = None
+    """Secret holding the judge's API key, exposed to evaluation pods only. Limited to the
+    Secrets the operator allows (chart: llm.allowedSecretNames)."""
+
+
 class Evaluation(ApiModel):
     """How the evaluation Jobs run."""
 
@@ -204,6 +222,9 @@ class Evaluation(ApiModel):
     it is better with at least this probability."""
     min_improvement: float | None = Field(None, ge=0, le=100)
     """If set, accept instead when the mean validation gain (points, 0-100) reaches this."""
+    judge: LlmJudge | None = None
+    """An LLM judge for the items the rule marks wrong, where upstream allows one (aime25);
+    unset: rule-based scoring only."""
 
 
 class Storage(ApiModel):
@@ -260,6 +281,15 @@ class FineTuneCampaignSpec(ApiModel):
             raise ValueError("datasets lists a dataset twice")
         return value
 
+    @model_validator(mode="after")
+    def _judge_only_where_upstream_judges(self) -> FineTuneCampaignSpec:
+        if self.evaluation.judge is not None and not get_benchmark(self.benchmark).judge_allowed:
+            raise ValueError(
+                f"evaluation.judge: {self.benchmark} is scored rule-based only by its upstream "
+                "scorer, so no LLM judge may decide its items; remove evaluation.judge"
+            )
+        return self
+
     def resolved_datasets(self) -> list[str]:
         """The datasets to train from: the spec's, or the benchmark's default."""
         return list(self.datasets or get_benchmark(self.benchmark).datasets)
@@ -277,6 +307,7 @@ IMMUTABLE_SPEC_FIELDS = (
     "evaluation.testLimit",
     "evaluation.samplesPerItem",
     "evaluation.maxOutLen",
+    "evaluation.judge.model",
 )
 """Fields that cannot change once the campaign has started: caches and scores depend on them."""
 
@@ -327,6 +358,8 @@ class Scores(LenientModel):
 
     validation: float | None = None
     test: float | None = None
+    judged: dict[str, Annotated[int, Field(ge=0)]] | None = None
+    """With evaluation.judge: items per split that the LLM judge decided."""
 
 
 class BestScores(Scores):
@@ -377,6 +410,8 @@ class IterationStatus(LenientModel):
     method: TrainingMethod | None = None
     validation: float | None = None
     """Core-metric score on the validation split."""
+    judged: int | None = Field(None, ge=0)
+    """With evaluation.judge: validation items the LLM judge decided."""
     accepted: bool | None = None
     """True when this iteration became the best."""
     train_loss: float | None = None
@@ -423,10 +458,14 @@ class LockedScoring(LenientModel):
     test_limit: int
     samples_per_item: int = 1
     max_out_len: int | None = None
+    judge: str | None = None
+    """The judge's model: a different judge grades differently."""
 
     @classmethod
     def of(cls, evaluation: Evaluation) -> LockedScoring:
-        return cls.model_validate(evaluation.model_dump(include=set(cls.model_fields)))
+        fields = set(cls.model_fields) - {"judge"}
+        judge = evaluation.judge.model if evaluation.judge is not None else None
+        return cls.model_validate({**evaluation.model_dump(include=fields), "judge": judge})
 
 
 def _changed(locked: LenientModel, now: LenientModel, prefix: str = "") -> list[str]:

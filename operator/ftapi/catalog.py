@@ -134,6 +134,9 @@ class Benchmark(BaseModel):
     repository, like ``eval_subset`` (FinanceIQ: its ``dev`` files, one per subject)."""
     shots_answer: str = "Answer: {answer}"
     """How an in-context example's answer is written after it."""
+    judge_allowed: bool = False
+    """Upstream's scorer lets an LLM judge decide the items its rule marks wrong (aime25's
+    CascadeEvaluator); elsewhere scoring is rule-based only."""
 
     def split_ranges(self, n_items: int, limit: int = 100) -> tuple[range, range]:
         """Return (validation, test) item ranges over an evaluation set of ``n_items``.
@@ -288,6 +291,7 @@ BENCHMARKS: Mapping[str, Benchmark] = _benchmarks(
         answer_format=AnswerFormat.boxed_integer,
         metric=Metric.accuracy,
         metric_note="math-verify first; an LLM judge may be used as fallback",
+        judge_allowed=True,
         description=(
             "AIME 2025 math competition problems. Each answer is an integer from 0 to 999. "
             "Expected Output Format: put the final answer within \\boxed{}, "

@@ -141,6 +141,8 @@ class StepResult(LenientModel):
     absent when every item weighs 1."""
     evaluation_set: EvaluationSetStatus | None = None
     """Prepare steps: the split sizes and the hash of their item ids."""
+    judged: dict[Split, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    """Evaluation steps with an LLM judge: items per split the judge decided."""
     llm_cost: float | None = Field(None, ge=0)
     """US dollars spent on LLM calls in this step."""
 
@@ -256,6 +258,8 @@ class EvaluationResult(LenientModel):
     samples_per_item: int = Field(1, ge=1)
     """Answers generated per item; scores are means over them (avg@k)."""
     items: list[ItemScore] = Field(default_factory=list)
+    judged: int = Field(0, ge=0)
+    """Items an LLM judge decided (the rule-based scorer marked them wrong)."""
     wrong_answers: list[WrongAnswer] = Field(default_factory=list)
     model: str
     adapter: str | None = None

@@ -104,6 +104,10 @@ class StepRequest(ApiModel):
     """Agent steps: the operator's verdict on earlier iterations (acceptance, noise)."""
     splits: list[Split] = Field(default_factory=list)
     """Evaluation steps: which splits to score."""
+    llm_spent_usd: float = Field(0.0, ge=0)
+    """Agent and evaluation steps: what the campaign has spent on LLM calls so far
+    (``status.llmCost``), so the step enforces the campaign's LLM budget from the operator's
+    books, not from files in the workspace."""
     split_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     """Evaluation steps: the hash of the split item ids recorded at prepare; the evaluator
     refuses to score items that hash differently (None: campaigns prepared before hashes)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ftapi.campaign import FineTuneCampaign, FineTuneCampaignSpec, Resources
+from ftapi.campaign import FineTuneCampaign, FineTuneCampaignSpec, Resources, SecretKeyRef
 from ftapi.steps import (
     DEFAULT_TERMINATION_LOG,
     EVAL_STEPS,
@@ -105,6 +105,17 @@ def _resources(
     return {"requests": requests, "limits": limits}
 
 
+def llm_key_ref(spec: FineTuneCampaignSpec, step: StepKind) -> SecretKeyRef | None:
+    """The Secret an LLM key comes from for ``step``, if any: the planner's for an LLM
+    planner's agent steps, the judge's for evaluation steps. A campaign that names a Secret it
+    does not use must not be blocked by that Secret being absent."""
+    if step is StepKind.AGENT and spec.planner.type == "llm" and spec.planner.llm is not None:
+        return spec.planner.llm.api_key_secret_ref
+    if step in EVAL_STEPS and spec.evaluation.judge is not None:
+        return spec.evaluation.judge.api_key_secret_ref
+    return None
+
+
 def _env(
     campaign: FineTuneCampaign, create: CreateJob, config: OperatorConfig
 ) -> list[dict[str, Any]]:
@@ -134,15 +145,7 @@ def _env(
             )
     else:
         env.extend({"name": k, "value": v} for k, v in OFFLINE_ENV.items())
-    llm = campaign.spec.planner.llm
-    # Only an LLM planner gets the key (a search campaign that names a Secret it does not
-    # use must not be blocked by that Secret being absent).
-    needs_llm = campaign.spec.planner.type == "llm" and request.step in (
-        StepKind.AGENT,
-        *EVAL_STEPS,
-    )
-    if needs_llm and llm is not None and llm.api_key_secret_ref is not None:
-        ref = llm.api_key_secret_ref
+    if (ref := llm_key_ref(campaign.spec, request.step)) is not None:
         env.append(
             {
                 "name": LLM_API_KEY_ENV,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ftapi.campaign import FineTuneCampaignSpec, SecretKeyRef
 from ftapi.steps import MountPaths, StepKind
 
 
@@ -47,12 +48,62 @@ def _default_resources() -> dict[str, dict[str, dict[str, str]]]:
     }
 
 
+def _base_allowed(base: str, allowed: list[str]) -> bool:
+    """``base`` is an allowed API base or lies under one (at a ``/`` boundary, so
+    ``http://llm:8000/v1`` does not allow ``http://llm:8000/v1.evil.com``)."""
+    for prefix in allowed:
+        prefix = prefix.rstrip("/")
+        if base.rstrip("/") == prefix or base.startswith(prefix + "/"):
+            return True
+    return False
+
+
+class LlmPolicy(BaseModel):
+    """Which Secrets and API bases campaigns may hand to an LLM client: without it, anyone
+    allowed to create a campaign could send any Secret of the namespace to any server."""
+
+    allowed_secret_names: list[str] | None = None
+    """Secrets a campaign's ``apiKeySecretRef`` may name; None: any (the chart always sets a
+    list)."""
+    allowed_api_bases: list[str] | None = None
+    """API bases (or prefixes at a ``/``) a campaign's ``apiBase`` may name; an empty list
+    allows only litellm's own provider endpoints (no ``apiBase``); None: any."""
+
+    def violations(self, spec: FineTuneCampaignSpec) -> list[str]:
+        """What the spec asks for that this operator does not allow, one message each."""
+        clients: list[tuple[str, str | None, SecretKeyRef | None]] = []
+        llm = spec.planner.llm
+        if spec.planner.type == "llm" and llm is not None:
+            clients.append(("spec.planner.llm", llm.api_base, llm.api_key_secret_ref))
+        judge = spec.evaluation.judge
+        if judge is not None:
+            clients.append(("spec.evaluation.judge", judge.api_base, judge.api_key_secret_ref))
+        problems = []
+        for path, base, ref in clients:
+            names = self.allowed_secret_names
+            if ref is not None and names is not None and ref.name not in names:
+                problems.append(
+                    f"{path}.apiKeySecretRef names Secret {ref.name!r}, which this operator "
+                    f"does not allow LLM clients to use (allowed: {', '.join(names) or 'none'}); "
+                    "ask the platform team to add it to the chart's llm.allowedSecretNames"
+                )
+            bases = self.allowed_api_bases
+            if base is not None and bases is not None and not _base_allowed(base, bases):
+                problems.append(
+                    f"{path}.apiBase {base!r} is not an API base this operator allows "
+                    f"(allowed: {', '.join(bases) or 'only the providers litellm knows'}); ask "
+                    "the platform team to add it to the chart's llm.allowedApiBases"
+                )
+        return problems
+
+
 class OperatorConfig(BaseSettings):
     """Everything the operator decides for the Jobs it builds."""
 
     model_config = SettingsConfigDict(env_prefix="FT_OPERATOR_", env_nested_delimiter="__")
 
     images: Images = Field(default_factory=Images)
+    llm: LlmPolicy = Field(default_factory=LlmPolicy)
     gpu_resource_name: str = "nvidia.com/gpu"
     job_service_account: str | None = None
     """ServiceAccount for the campaign's pods; its token is never mounted."""

@@ -232,6 +232,7 @@ class _Decider:
             repair_round=repair_round,
             attempt=attempt,
             splits=splits or [],
+            llm_spent_usd=(self.status.llm_cost if step in (StepKind.AGENT, *EVAL_STEPS) else 0.0),
             split_sha256=(
                 self.status.evaluation_set.sha256
                 if step in EVAL_STEPS and self.status.evaluation_set is not None
@@ -405,7 +406,10 @@ class _Decider:
                 f"{outcome.message or 'no validation score'}"
             )
             return True
-        self.status.baseline = Scores(validation=scores["validation"], test=scores.get("test"))
+        judged = outcome.result.judged if outcome.result else {}
+        self.status.baseline = Scores(
+            validation=scores["validation"], test=scores.get("test"), judged=judged or None
+        )
         self.status.best = BestScores(
             validation=scores["validation"],
             test=scores.get("test"),
@@ -568,6 +572,7 @@ class _Decider:
             )
             return
         it.validation = scores["validation"]
+        it.judged = outcome.result.judged.get("validation") if outcome.result else None
         it.item_scores = outcome.result.item_scores if outcome.result else None
         it.item_weights = outcome.result.item_weights if outcome.result else None
         self.finish_iteration(it, IterationPhase.SUCCEEDED, f"validation {it.validation:.2f}")
@@ -653,7 +658,10 @@ class _Decider:
                 f"{outcome.message or 'no test score'}"
             )
             return True
-        self.status.best = best.model_copy(update={"test": scores["test"]})
+        judged = outcome.result.judged if outcome.result else {}
+        self.status.best = best.model_copy(
+            update={"test": scores["test"], "judged": judged or None}
+        )
         self.succeed(
             f"best iteration {best.iteration}: validation {best.validation:.2f}, "
             f"test {scores['test']:.2f}"

@@ -150,6 +150,8 @@ class Reconciler:
             campaign = FineTuneCampaign.from_body(body)
         except ValidationError as exc:
             return self.invalid_spec(body, format_validation_error(exc), now)
+        if problems := self.config.llm.violations(campaign.spec):
+            return self.invalid_spec(body, "; ".join(problems), now)
 
         job_summaries = {j["name"]: dict(j) for j in jobs if not j.get("deleting")}
         recorded = {campaign.status.active_job, *(it.job for it in campaign.status.iterations)}

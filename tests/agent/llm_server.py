@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -33,6 +34,9 @@ class ScriptedLlmServer:
         self.queue: deque[Scripted] = deque()
         self.rules: dict[str, Scripted] = {}
         self.requests: list[dict[str, Any]] = []
+        self.responder: Callable[[dict[str, Any]], str] | None = None
+        """When set, answers every request with ``responder(request body)`` (a scripted judge
+        that reads the prompt), instead of the queue."""
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -84,6 +88,10 @@ class ScriptedLlmServer:
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             model = body.get("model", "")
             scripted = self.rules.get(model)
+            if scripted is None and self.responder is not None:
+                scripted = Scripted(
+                    content=self.responder(body), prompt_tokens=60, completion_tokens=1
+                )
             if scripted is None:
                 scripted = self.queue.popleft() if self.queue else Scripted(status=503)
         try:

@@ -168,23 +168,24 @@ def test_golden_replies_aggregate_to_accuracy(benchmark: str) -> None:
     assert adapter.aggregate(judgements) == {"accuracy": pytest.approx(600 / 11)}
 
 
-def test_only_aime25_asks_the_judge_and_only_after_the_rule_fails() -> None:
-    asked: list[str] = []
+def test_only_aime25_asks_the_judge_and_only_with_the_extracted_answer() -> None:
+    asked: list[str | None] = []
 
-    def judge_fn(question: str, prediction: str, answer: str, config: object) -> bool | None:
-        asked.append(prediction)
-        return prediction == "seventy"
+    def judge_fn(candidate: str | None, answer: str, config: object) -> bool | None:
+        asked.append(candidate)
+        return candidate == "71"
 
     config = object()
     aime25 = replace(get_adapter("aime25"), judge_fn=judge_fn).with_judge(config)  # type: ignore[arg-type]
     aime24 = replace(get_adapter("aime24"), judge_fn=judge_fn).with_judge(config)  # type: ignore[arg-type]
     item = EvalItem(index=0, question="q", answer="70")
     assert aime25.judge("\\boxed{70}", item).judged_by_llm is False  # rule right: no judge
-    judged = aime25.judge("seventy", item)
-    assert judged.correct and judged.judged_by_llm and judged.extracted is None
-    assert aime25.judge("\\boxed{71}", item).score == 0.0  # the judge says no
-    assert aime24.judge("seventy", item).correct is False
-    assert asked == ["seventy", "\\boxed{71}"]
+    judged = aime25.judge("Long reasoning... so \\boxed{71}", item)
+    assert judged.correct and judged.judged_by_llm and judged.extracted == "71"
+    assert aime25.judge("seventy", item).score == 0.0  # nothing extracted: no judge
+    assert aime25.judge("\\boxed{72}", item).score == 0.0  # the judge says no
+    assert aime24.judge("\\boxed{71}", item).correct is False
+    assert asked == ["71", "72"]  # never the reply, never on aime24
 
 
 @pytest.mark.parametrize("benchmark", ["aime24", "aime25"])

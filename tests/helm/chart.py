@@ -57,6 +57,12 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "createServiceAccount": True,
             "defaultPriorityClassName": "research",
             "resources": {"trainer": {"requests": {"cpu": "8"}}},
+            "oracleBaseUrl": "https://mirror.example/tdc",
+        },
+        "llm": {
+            "apiBase": "http://vllm.llm:8000/v1",
+            "allowedSecretNames": ["judge-key"],
+            "allowedApiBases": ["https://api.example.com/v1"],
         },
         "caches": {"keep": False, "workspace": {"storageClassName": "-", "size": "1Ti"}},
         "metrics": {"port": 9100, "serviceMonitor": {"enabled": True}},

@@ -154,6 +154,10 @@ def test_default_values_configure_the_operator_like_its_own_defaults(
     assert config.run_as_user == defaults.run_as_user
     assert config.ttl_seconds_after_finished == defaults.ttl_seconds_after_finished
     assert config.default_queue_name is None and config.job_service_account is None
+    # Secure by default: LLM clients may use only the chart's Secret and no custom API base.
+    assert config.llm.allowed_secret_names == ["llm-credentials"]
+    assert config.llm.allowed_api_bases == []
+    assert config.oracle_base_url is None
 
 
 def test_values_reach_the_operator_configuration(
@@ -171,6 +175,9 @@ def test_values_reach_the_operator_configuration(
     assert config.job_service_account == "ft-jobs"
     assert config.metrics_port == 9100
     assert config.resync_seconds == 30  # extraEnv
+    assert config.oracle_base_url == "https://mirror.example/tdc"
+    assert config.llm.allowed_secret_names == ["llm-credentials", "judge-key"]
+    assert config.llm.allowed_api_bases == ["http://vllm.llm:8000/v1", "https://api.example.com/v1"]
     # A partial override keeps the other defaults (helm merges values maps).
     assert config.resources["trainer"] == {
         "requests": {"cpu": "8", "memory": "32Gi"},

@@ -209,3 +209,62 @@ def test_oracles_reach_prepare_from_the_operator_config_and_evaluation_pods_from
         assert env(job_for(ftc, step, iteration=0))["FT_ORACLE_DIR"] == f"{models}/oracles"
     for step in (StepKind.AGENT, StepKind.TRAIN):
         assert "FT_ORACLE_DIR" not in env(job_for(ftc, step, iteration=0))
+
+
+def test_the_judge_key_reaches_evaluation_pods_only_and_the_planner_key_never_does():
+    ftc = campaign(
+        benchmark="aime25",
+        planner={
+            "type": "llm",
+            "llm": {"strongModels": ["m"], "apiKeySecretRef": {"name": "planner", "key": "k"}},
+        },
+        evaluation={
+            "judge": {"model": "openai/judge", "apiKeySecretRef": {"name": "judge", "key": "j"}}
+        },
+    )
+    for step in (StepKind.BASELINE, StepKind.EVAL, StepKind.FINAL):
+        got = env(job_for(ftc, step, iteration=0))["FT_LLM_API_KEY"]
+        assert got == {"secretKeyRef": {"name": "judge", "key": "j"}}
+    agent = env(job_for(ftc, StepKind.AGENT, iteration=0))["FT_LLM_API_KEY"]
+    assert agent == {"secretKeyRef": {"name": "planner", "key": "k"}}
+    no_judge = campaign(planner=ftc.spec.planner.model_dump(by_alias=True))
+    assert "FT_LLM_API_KEY" not in env(job_for(no_judge, StepKind.EVAL, iteration=0))
+
+
+def test_the_operator_limits_which_secrets_and_api_bases_llm_clients_get():
+    from ftoperator.config import LlmPolicy
+
+    policy = LlmPolicy(
+        allowed_secret_names=["llm-credentials"], allowed_api_bases=["http://vllm.llm:8000/v1"]
+    )
+
+    def spec(**llm):
+        return campaign(
+            benchmark="aime25",
+            planner={"type": "llm", "llm": {"strongModels": ["m"], **llm}},
+            evaluation={"judge": {"model": "j", **llm}},
+        ).spec
+
+    good = {
+        "apiBase": "http://vllm.llm:8000/v1",
+        "apiKeySecretRef": {"name": "llm-credentials", "key": "k"},
+    }
+    assert policy.violations(spec(**good)) == []
+    assert policy.violations(spec()) == []  # litellm's own provider endpoints
+    stolen = policy.violations(spec(apiKeySecretRef={"name": "db-password", "key": "p"}))
+    assert len(stolen) == 2 and all("'db-password'" in p for p in stolen)
+    assert "spec.planner.llm.apiKeySecretRef" in stolen[0]
+    assert "spec.evaluation.judge.apiKeySecretRef" in stolen[1]
+    for base in ("https://attacker.example/v1", "http://vllm.llm:8000/v1.attacker.example"):
+        assert any(
+            "not an API base this operator allows" in p
+            for p in policy.violations(spec(apiBase=base))
+        )
+    assert policy.violations(spec(apiBase="http://vllm.llm:8000/v1/")) == []
+    assert LlmPolicy(allowed_api_bases=[]).violations(spec(apiBase="http://x/v1"))
+    assert (
+        LlmPolicy().violations(
+            spec(apiBase="http://x/v1", apiKeySecretRef={"name": "a", "key": "b"})
+        )
+        == []
+    )

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from ftapi.campaign import EvaluationSetStatus, FineTuneCampaign, IterationPhase, Phase
 from ftapi.results import FailureKind, StepResult
 from ftapi.steps import StepKind
@@ -415,3 +417,43 @@ def test_prepare_records_the_evaluation_set_and_every_evaluation_carries_its_has
     assert by_step[StepKind.BASELINE] == by_step[StepKind.EVAL] == by_step[StepKind.FINAL] == sha
     assert by_step[StepKind.AGENT] is None and by_step[StepKind.TRAIN] is None
     assert any("validation 15, test 15" in e.message for d in world.decisions for e in d.events)
+
+
+def test_judge_calls_reach_llm_cost_and_the_status_says_what_the_judge_decided():
+    judge = {"model": "openai/gpt-4o-mini"}
+
+    def outcome(create: CreateJob) -> StepResult | None:
+        req = create.request
+        if req.step is StepKind.BASELINE:
+            return ok(
+                req.step,
+                scores={"validation": 10.0, "test": 8.0},
+                judged={"validation": 2, "test": 1},
+                llm_cost=0.5,
+            )
+        if req.step is StepKind.EVAL:
+            score = 10.0 + 5 * (req.iteration or 0)
+            return ok(
+                req.step, scores={"validation": score}, judged={"validation": 3}, llm_cost=0.25
+            )
+        if req.step is StepKind.FINAL:
+            return ok(req.step, scores={"test": 30.0}, judged={"test": 4}, llm_cost=0.125)
+        return None
+
+    world = World(campaign(budget={"maxIterations": 2}, evaluation={"judge": judge}), outcome)
+    status = world.run().status
+    assert status.phase is Phase.SUCCEEDED
+    # agents 2 x 0.01 (default outcome), baseline 0.5, evals 2 x 0.25, final 0.125
+    assert status.llm_cost == pytest.approx(0.02 + 0.5 + 0.5 + 0.125)
+    assert status.baseline.judged == {"validation": 2, "test": 1}
+    assert [it.judged for it in status.iterations] == [3, 3]
+    assert status.best.judged == {"test": 4}
+    evals = [c.request for c in world.created if c.request.step is StepKind.EVAL]
+    assert evals[1].llm_spent_usd > evals[0].llm_spent_usd > 0  # the operator's books
+
+
+def test_a_judge_is_refused_where_upstream_scores_rule_based_only():
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError, match="scored rule-based only"):
+        campaign(benchmark="aime24", evaluation={"judge": {"model": "m"}})

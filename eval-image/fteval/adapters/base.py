@@ -66,6 +66,12 @@ class Adapter:
     def judge(self, prediction: str, item: EvalItem) -> Judgement:
         raise NotImplementedError
 
+    def reweigh(self, judgements: Sequence[Judgement]) -> list[Judgement]:
+        """The split's judgements with the weights that make their weighted mean the core
+        metric, where those depend on the whole split (ChemCoTBench's mean over subtasks);
+        unchanged by default."""
+        return list(judgements)
+
     def aggregate(self, judgements: Sequence[Judgement]) -> dict[str, float]:
         """Core metric (first key, 0-100) and secondary metrics."""
         return {self.metric.value: 100.0 * weighted_mean(judgements)}

@@ -30,7 +30,7 @@ from typing import Any
 
 from ftapi.catalog import AnswerFormat, Metric
 from fteval.adapters.base import Adapter, EvalItem, Judgement, _binary
-from fteval.judge import JudgeConfig, llm_judge_equivalent
+from fteval.judge import JudgeConfig, judgeable, llm_judge_equivalent
 
 MATH_VERIFY_TIMEOUT = 5
 """math-verify's default per-call timeout (seconds), which upstream keeps. It is signal
@@ -121,15 +121,16 @@ class BoxedIntegerAdapter(Adapter):
 
     judge_allowed: bool = False
     judge_config: JudgeConfig | None = None
-    judge_fn: Callable[[str, str, str, JudgeConfig], bool | None] = llm_judge_equivalent
+    judge_fn: Callable[[str | None, str, JudgeConfig], bool | None] = llm_judge_equivalent
 
     def with_judge(self, config: JudgeConfig | None) -> BoxedIntegerAdapter:
         return replace(self, judge_config=config) if self.judge_allowed else self
 
     def judge(self, prediction: str, item: EvalItem) -> Judgement:
         ok, extracted = math_verify_correct(prediction, item.answer)
-        if not ok and self.judge_config is not None:
-            verdict = self.judge_fn(item.question, prediction, item.answer, self.judge_config)
+        if not ok and self.judge_config is not None and judgeable(extracted):
+            # Only the extracted final answer, never the reply (fteval.judge says why).
+            verdict = self.judge_fn(extracted, item.answer, self.judge_config)
             if verdict is not None:
                 return Judgement(
                     score=float(verdict), correct=verdict, extracted=extracted, judged_by_llm=True
