@@ -50,8 +50,14 @@ def split_sizes(evalset: EvalSet, found: tuple[list[EvalRow], Splits] | None) ->
             f"{len(items)} items: validation {len(splits.validation)}, test {len(splits.test)} "
             f"(limits 100/100, sha256 {splits.sha256[:16]}; prepared cache)"
         )
+    if evalset.upstream_size is not None and evalset.upstream_splits is not None:
+        validation_size, test_size = evalset.upstream_splits
+        return (
+            f"{evalset.upstream_size} items upstream: validation {validation_size}, "
+            f"test {test_size} (limits 100/100, cut per group)"
+        )
     if evalset.upstream_size is None:
-        return "known after prepare"
+        return "known after prepare (upstream's size is not recorded here)"
     validation, test = head_tail(evalset.upstream_size, 100)
     return (
         f"{evalset.upstream_size} items upstream: validation {len(validation)}, "

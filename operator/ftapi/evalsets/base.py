@@ -123,6 +123,9 @@ class EvalSet(BaseModel):
     """Where these facts come from: ``owner/repo@commit:path`` of upstream code and cards."""
     upstream_size: int | None = None
     """Items in the real evaluation set (after upstream's filtering), where known."""
+    upstream_splits: tuple[int, int] | None = None
+    """Validation and test sizes at limits 100/100 where items are cut per group (FinanceIQ's
+    subjects), where known; otherwise they follow from ``upstream_size``."""
     example: dict[str, Any] | None = None
     """One made-up row of ``files[0]`` in its upstream layout (structured columns as the
     reader yields them): ``ftctl benchmarks KEY`` builds and shows its prompt."""

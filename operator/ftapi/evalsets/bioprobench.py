@@ -240,6 +240,48 @@ _QUESTIONS = {
 }
 
 
+_EXAMPLES: dict[str, dict[str, Any]] = {
+    "PQA": {
+        "question": "Centrifuge the lysate at ____ x g for 10 min at 4 °C.",
+        "answer": "12000",
+        "choices": ["500", "12000", "3000", "800", "100"],
+        "type": "parameter",
+        "id": "TEST-PQA-000000",
+    },
+    "ORD": {
+        "question": "Plasmid miniprep",
+        "wrong_steps": ["Elute the DNA.", "Pellet the cells.", "Lyse the cells."],
+        "correct_steps": ["Pellet the cells.", "Lyse the cells.", "Elute the DNA."],
+        "type": "top",
+        "id": "TEST-ORD-000000",
+    },
+    "ERR": {
+        "context": {
+            "purpose": "Grow HeLa cells.",
+            "prior_step": "Thaw the vial.",
+            "next_step": "Change the medium after 24 h.",
+        },
+        "corrupted_text": "Incubate at 37 °C with 50% CO2.",
+        "corrected_text": "Incubate at 37 °C with 5% CO2.",
+        "is_correct": False,
+        "type": "parameter",
+        "error_description": "CO2 concentration",
+        "id": "TEST-ERR-000000",
+    },
+    "GEN": {
+        "system_prompt": "You are an expert in biological protocols.",
+        "instruction": "Write the steps of the protocol below, one per line.",
+        "input": "Goal: extract genomic DNA from a bacterial culture.",
+        "output": ["Pellet 1 mL of culture.", "Lyse the cells.", "Bind DNA to the column."],
+        "id": "TEST-GEN-000000",
+        "type": "generation",
+    },
+}
+"""Made-up rows in each ``<TASK>_test.json`` layout, for ``ftctl benchmarks KEY``."""
+_SIZES = {"PQA": 1200, "ORD": 1161, "ERR": 1200, "GEN": 772}
+"""Rows of the original repository's test files (YuyangSunshine/bioprotocolbench Data/)."""
+
+
 def _evalset(cls: type[BioProBenchEvalSet]) -> EvalSet:
     task = cls.task
     low = task.lower()
@@ -251,6 +293,8 @@ def _evalset(cls: type[BioProBenchEvalSet]) -> EvalSet:
         split_note=_SPLIT.format(task=task),
         question_note=_QUESTIONS[task],
         sources=tuple(source.format(task=task, low=low) for source in _SOURCES),
+        upstream_size=_SIZES[task],
+        example=_EXAMPLES[task],
     )
 
 

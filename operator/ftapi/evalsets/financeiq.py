@@ -216,6 +216,17 @@ FINANCEIQ = FinanceIqEvalSet(
         f"{_RDA}:rdagent/scenarios/finetune/datasets/__init__.py",
         f"{_RDA}:rdagent/app/finetune/llm/ui/benchmarks/financeiq.py",
     ),
+    upstream_size=944,
+    upstream_splits=(472, 472),
+    example={
+        "": "0",
+        "Question": "某银行的资本充足率为12%，风险加权资产为500亿元，其资本总额为多少亿元？",
+        "A": "40",
+        "B": "60",
+        "C": "80",
+        "D": "100",
+        "Answer": "B",
+    },
 )
 
 EVALSETS: Mapping[str, EvalSet] = {BENCHMARK: FINANCEIQ}

@@ -400,6 +400,59 @@ _QUESTION_NOTES = {
 }
 
 
+_CONTEXT = {
+    "title": "SELF-LEVELLING TRAY FOR A MOBILE CART",
+    "abstract": "A tray mounted on a cart keeps its surface level on uneven floors.",
+    "claims": [
+        "1. A cart comprising a frame, a tray and a levelling joint between them.",
+        "2. The cart of claim 1, wherein the joint is a damped gimbal.",
+    ],
+}
+_OPTION = {
+    "patent_id": "US1234567",
+    "title": "Gimbal mount",
+    "abstract": "A damped two-axis gimbal.",
+    "claims": ["1. A gimbal with two damped axes."],
+}
+_EXAMPLES: dict[str, dict[str, Any]] = {
+    "PAR4PC": {
+        "application_number": "10000001",
+        "claim_number": 2,
+        "context": _CONTEXT,
+        "options": {
+            letter: {**_OPTION, "patent_id": f"US12345{i}"} for i, letter in enumerate("ABCDEFGH")
+        },
+        "gold_answers": ["C"],
+        "silver_answers": ["F"],
+        "negative_answers": ["A", "B", "D", "E", "G", "H"],
+    },
+    "PI4PC": {
+        "application_number": "10000002",
+        "claim_number": 1,
+        "context": json.dumps(_CONTEXT),
+        "prior_art_specification": json.dumps(
+            {**_OPTION, "specification": "[0012] The gimbal is damped by two oil dampers."}
+        ),
+        "options": json.dumps(
+            {"12": "The gimbal is damped by two oil dampers.", "4": "The cart has four wheels."}
+        ),
+        "gold_answers": [12],
+        "silver_answers": [],
+        "negative_answers": [4],
+    },
+    "NOC4PC": {
+        "application_number": "10000003",
+        "claim_number": 1,
+        "context": json.dumps(_CONTEXT),
+        "prior_art_specifications": json.dumps(
+            [{**_OPTION, "paragraphs": [{"key": "0012", "content": "A damped gimbal tray."}]}]
+        ),
+        "answer": json.dumps({"reason": "Anticipated by the gimbal mount.", "code": "102"}),
+    },
+}
+"""Made-up rows in each task's test.parquet layout, for ``ftctl benchmarks KEY``."""
+
+
 def _evalset(benchmark: str, task: Task) -> PanoramaEvalSet:
     config = f"opencompass/configs/datasets/panorama/panorama_{task.lower()}_gen.py"
     return PanoramaEvalSet(
@@ -419,6 +472,7 @@ def _evalset(benchmark: str, task: Task) -> PanoramaEvalSet:
             f"{_PANORAMA}:benchmarks/{task.lower()}/data_spliter.py",
         ),
         task=task,
+        example=_EXAMPLES[task],
     )
 
 
