@@ -11,9 +11,9 @@ pure data plus pydantic models, so every part of the system can import it cheapl
 - the eval workers pick the evaluation set, the subset and the core metric;
 - the ``ftctl`` CLI lists benchmarks and suggests the closest key on a typo.
 
-Facts come from ``benchmarks.md`` (FT-Dojo / RD-Agent's fine-tuning scenario). Validation is
-the first ``min(limit, N // 2)`` items of the evaluation set and test the last as many, so the
-two never overlap; the agent only ever sees validation scores.
+Facts come from ``benchmarks.md`` (FT-Dojo / RD-Agent's fine-tuning scenario), checked against
+upstream code (docs/benchmarks/). Where each evaluation set lives and how its items and splits
+are built is in :mod:`ftapi.evalsets`; the agent only ever sees validation scores.
 """
 
 from __future__ import annotations
@@ -57,9 +57,10 @@ class AnswerFormat(StrEnum):
     boxed_integer = "boxed_integer"
     """An integer inside ``\\boxed{}``."""
     json = "json"
-    """A JSON object such as ``{"answer": "A"}``."""
+    """A JSON object such as ``{"answer": "A"}`` (PANORAMA; NOC4PC: ``{"code": "102"}``)."""
     json_output = "json_output"
-    """A JSON object ``{"output": ...}``."""
+    """A JSON object with the keys the item names (ChemCoTBench: ``{"count": 2}``,
+    ``{"Major Product": "SMILES"}``...), after the reasoning."""
     final_answer = "final_answer"
     """A last line ``Final Answer: ...``."""
     python_code = "python_code"
@@ -115,8 +116,10 @@ class Benchmark(BaseModel):
     """Default training dataset keys (keys of ``DATASETS``)."""
     eval_hf_id: str
     """Hugging Face id of the benchmark's evaluation set."""
-    eval_subset: str | None = None
-    """Subset (task, config or folder) of the evaluation set; None for the whole set."""
+    task: str | None = None
+    """The benchmark's task within its family's repositories (PANORAMA's PAR4PC,
+    ChemCoTBench's mol_und, TableBench's qtype, BioProBench's PQA): the built-in recipes train
+    on the same task. The evaluation files themselves are named by ``ftapi.evalsets``."""
     answer_format: AnswerFormat
     """How the model must write its final answer."""
     metric: Metric
@@ -125,31 +128,13 @@ class Benchmark(BaseModel):
     """How the metric is computed, in a few words."""
     description: str
     """Default task description, stating the task and the expected output format."""
-    eval_size: int | None = None
-    """Number of items in the evaluation set, when known."""
     shots: int = 0
     """In-context examples in front of every evaluation item (FinanceIQ: 5-shot)."""
-    shots_subset: str | None = None
-    """Where the in-context examples come from: a file name pattern of the evaluation set's
-    repository, like ``eval_subset`` (FinanceIQ: its ``dev`` files, one per subject)."""
     shots_answer: str = "Answer: {answer}"
     """How an in-context example's answer is written after it."""
     judge_allowed: bool = False
     """Upstream's scorer lets an LLM judge decide the items its rule marks wrong (aime25's
     CascadeEvaluator); elsewhere scoring is rule-based only."""
-
-    def split_ranges(self, n_items: int, limit: int = 100) -> tuple[range, range]:
-        """Return (validation, test) item ranges over an evaluation set of ``n_items``.
-
-        Validation is the first ``min(limit, n_items // 2)`` items and test the last as many,
-        so the two are always disjoint (the middle item of an odd-sized set is unused).
-        """
-        if n_items < 0:
-            raise ValueError(f"n_items must be >= 0, got {n_items}")
-        if limit < 0:
-            raise ValueError(f"limit must be >= 0, got {limit}")
-        size = min(limit, n_items // 2)
-        return range(0, size), range(n_items - size, n_items)
 
 
 class UnknownKeyError(ValueError):
@@ -256,11 +241,6 @@ DATASETS: Mapping[str, RawDataset] = _datasets(
     ),
 )
 
-_PANORAMA_JSON = (
-    "Expected Output Format: respond with a JSON object only, "
-    'with the answer under the key "answer"'
-)
-_CHEMCOT_JSON = 'Expected Output Format: end with a JSON object {"output": ...}'
 _TABLE_FINAL = (
     "Expected Output Format: reason step by step, then end with a last line of the form "
     '"Final Answer: AnswerName1, AnswerName2..."'
@@ -275,13 +255,15 @@ BENCHMARKS: Mapping[str, Benchmark] = _benchmarks(
         eval_hf_id="HuggingFaceH4/aime_2024",
         answer_format=AnswerFormat.boxed_integer,
         metric=Metric.accuracy,
-        metric_note="math-verify style answer equivalence",
+        metric_note=(
+            "math-verify on the reply's final \\boxed{} (boxes joined by commas count as a set) "
+            "against the gold, as the fork's MATHVerifyEvaluator"
+        ),
         description=(
             "AIME 2024 math competition problems. Each answer is an integer from 0 to 999. "
             "Expected Output Format: put the final answer within \\boxed{}, "
             "for example \\boxed{42}."
         ),
-        eval_size=30,
     ),
     Benchmark(
         key="aime25",
@@ -290,29 +272,38 @@ BENCHMARKS: Mapping[str, Benchmark] = _benchmarks(
         eval_hf_id="opencompass/AIME2025",
         answer_format=AnswerFormat.boxed_integer,
         metric=Metric.accuracy,
-        metric_note="math-verify first; an LLM judge may be used as fallback",
+        metric_note=(
+            "math-verify as aime24; with evaluation.judge set, an LLM judge decides the items the"
+            " rule marks wrong (the fork's CascadeEvaluator)"
+        ),
         judge_allowed=True,
         description=(
             "AIME 2025 math competition problems. Each answer is an integer from 0 to 999. "
             "Expected Output Format: put the final answer within \\boxed{}, "
             "for example \\boxed{42}."
         ),
-        eval_size=30,
     ),
     Benchmark(
         key="panorama_par4pc",
         domain=Domain.patent,
         datasets=("panorama",),
         eval_hf_id="LG-AI-Research/PANORAMA",
-        eval_subset="PAR4PC",
+        task="PAR4PC",
         answer_format=AnswerFormat.json,
         metric=Metric.macro_f1,
-        metric_note="macro F1 of the chosen letters against the gold prior art",
+        metric_note=(
+            "the fork's macro_f1: a micro F1 over TP/FP/FN summed over the split (silver answers "
+            "count as false positives, as the fork runs); exact match and custom score also "
+            "reported"
+        ),
         description=(
-            "PANORAMA PAR4PC patent prior-art retrieval: given a patent application's claims, "
-            "a target claim and eight candidate patents (A-H), pick the patent(s) the examiner "
-            f"cited to reject the claim. {_PANORAMA_JSON}: a letter or a list of letters, "
-            'for example {"answer": "A"} or {"answer": ["A", "C"]}.'
+            "PANORAMA PAR4PC patent prior-art retrieval: given a patent application (number, "
+            "title, abstract and all its claims), the number of the claim to analyse and eight "
+            "candidate patents A-H (patent ID, title, abstract, claims), decide, based only on "
+            "this information, which candidate patent(s) the examiner cited to reject that claim."
+            " Expected Output Format: respond with only a JSON object, no other text, with the "
+            'letter or list of letters under the key "answer": {"answer": "A"}, or {"answer": '
+            '["A", "C", "F"]} when several patents were cited.'
         ),
     ),
     Benchmark(
@@ -320,15 +311,17 @@ BENCHMARKS: Mapping[str, Benchmark] = _benchmarks(
         domain=Domain.patent,
         datasets=("panorama",),
         eval_hf_id="LG-AI-Research/PANORAMA",
-        eval_subset="PI4PC",
+        task="PI4PC",
         answer_format=AnswerFormat.json,
         metric=Metric.gold_hit_rate,
-        metric_note="share of answers that hit a gold paragraph",
+        metric_note=("share of answers whose paragraph key is a gold key"),
         description=(
-            "PANORAMA PI4PC patent paragraph identification: given a target claim and a cited "
-            "prior-art patent, identify the paragraph of the prior art the examiner relied on "
-            f"to reject the claim. {_PANORAMA_JSON}: the paragraph number, "
-            'for example {"answer": 12}.'
+            "PANORAMA PI4PC patent paragraph identification: given a target claim of a patent "
+            "application and a cited prior-art patent (its full specification and five candidate "
+            "paragraphs, each under an integer key), choose the single paragraph that best "
+            "supports rejecting the claim. Expected Output Format: respond with only a JSON "
+            'object, no reasoning, with exactly one of the given integer keys under "answer", for'
+            ' example {"answer": 17}.'
         ),
     ),
     Benchmark(
@@ -336,16 +329,21 @@ BENCHMARKS: Mapping[str, Benchmark] = _benchmarks(
         domain=Domain.patent,
         datasets=("panorama",),
         eval_hf_id="LG-AI-Research/PANORAMA",
-        eval_subset="NOC4PC",
+        task="NOC4PC",
         answer_format=AnswerFormat.json,
         metric=Metric.accuracy,
-        metric_note="accuracy over ALLOW/102/103; macro F1 also reported",
+        metric_note=(
+            "accuracy over the answers with an extractable code (ALLOW/102/103; others are left "
+            "out, as in the fork); macro F1 over 102/103/ALLOW also reported"
+        ),
         description=(
-            "PANORAMA NOC4PC patent novelty and non-obviousness classification: given a claim "
-            "and the cited prior art, decide whether the claim is allowed, rejected for lack "
-            "of novelty (35 U.S.C. 102) or rejected as obvious (35 U.S.C. 103). "
-            f'{_PANORAMA_JSON}: one of "ALLOW", "102" or "103", for example '
-            '{"answer": "103"}.'
+            "PANORAMA NOC4PC patent novelty and non-obviousness classification: acting as a U.S. "
+            "patent examiner, given a target claim and the cited prior art (claims and cited "
+            "paragraphs), decide whether the claim is allowable (ALLOW), rejected for lack of "
+            "novelty under 35 U.S.C. 102 (anticipated by a single reference) or rejected as "
+            "obvious under 35 U.S.C. 103. Expected Output Format: respond with only a JSON object"
+            ' with the conclusion under the key "code": {"code": "ALLOW"}, {"code": "102"} or '
+            '{"code": "103"}.'
         ),
     ),
     Benchmark(
@@ -353,15 +351,20 @@ BENCHMARKS: Mapping[str, Benchmark] = _benchmarks(
         domain=Domain.chemistry,
         datasets=("chemcot",),
         eval_hf_id="OpenMol/ChemCoTBench",
-        eval_subset="mol_und",
+        task="mol_und",
         answer_format=AnswerFormat.json_output,
         metric=Metric.accuracy,
-        metric_note="accuracy over counting, scaffold and SMILES-equivalence subtasks",
+        metric_note=(
+            "accuracy on SMILES equivalence (RD-Agent's core metric); counts MAE, Murcko Tanimoto"
+            " and ring-system accuracy are secondary"
+        ),
         description=(
             "ChemCoTBench molecule understanding: given molecules as SMILES, count functional "
             "groups or rings, extract Murcko or ring-system scaffolds, or decide whether two "
-            f"SMILES are the same molecule. {_CHEMCOT_JSON} holding the count, the SMILES or "
-            'yes/no, for example {"output": 2}.'
+            "SMILES are the same molecule. Expected Output Format: reason, then end with the JSON"
+            ' object the item asks for, with the keys it names, for example {"count": 2}, '
+            '{"Output Scaffold": "SMILES"}, {"Final Target Molecule": "SMILES"}, {"Major '
+            'Product": "SMILES"}, {"condition": "..."} or {"choice": "A"}.'
         ),
     ),
     Benchmark(
@@ -369,14 +372,20 @@ BENCHMARKS: Mapping[str, Benchmark] = _benchmarks(
         domain=Domain.chemistry,
         datasets=("chemcot",),
         eval_hf_id="OpenMol/ChemCoTBench",
-        eval_subset="mol_edit",
+        task="mol_edit",
         answer_format=AnswerFormat.json_output,
         metric=Metric.correct_rate,
-        metric_note="share of valid SMILES that carry the requested edit",
+        metric_note=(
+            "correct-edit rate (valid SMILES with the requested functional-group change), mean "
+            "over add/delete/sub"
+        ),
         description=(
             "ChemCoTBench molecule editing: add, delete or substitute the requested functional "
-            f"group in a molecule given as SMILES. {_CHEMCOT_JSON} holding one valid SMILES of "
-            'the edited molecule, for example {"output": "CCO"}.'
+            "group in a molecule given as SMILES, keeping the molecule valid. Expected Output "
+            "Format: reason, then end with the JSON object the item asks for, with the keys it "
+            'names, for example {"count": 2}, {"Output Scaffold": "SMILES"}, {"Final Target '
+            'Molecule": "SMILES"}, {"Major Product": "SMILES"}, {"condition": "..."} or '
+            '{"choice": "A"}.'
         ),
     ),
     Benchmark(
@@ -384,15 +393,20 @@ BENCHMARKS: Mapping[str, Benchmark] = _benchmarks(
         domain=Domain.chemistry,
         datasets=("chemcot",),
         eval_hf_id="OpenMol/ChemCoTBench",
-        eval_subset="mol_opt",
+        task="mol_opt",
         answer_format=AnswerFormat.json_output,
         metric=Metric.success_rate,
-        metric_note="share of valid SMILES that improve the target property",
+        metric_note=(
+            "success rate (the property improved over the source molecule), mean over the 6 "
+            "properties; DRD2/JNK3/GSK3B by TDC's oracle models"
+        ),
         description=(
-            "ChemCoTBench molecule optimisation: modify a molecule given as SMILES to improve "
-            "a physicochemical property (LogP, solubility, QED) or a protein-target activity "
-            f"(DRD2, JNK3, GSK3-beta). {_CHEMCOT_JSON} holding one valid SMILES of the "
-            'optimised molecule, for example {"output": "c1ccccc1O"}.'
+            "ChemCoTBench molecule optimisation: modify a molecule given as SMILES to improve a "
+            "physicochemical property (LogP, solubility, QED) or a protein-target activity (DRD2,"
+            " JNK3, GSK3-beta). Expected Output Format: reason, then end with the JSON object the"
+            ' item asks for, with the keys it names, for example {"count": 2}, {"Output '
+            'Scaffold": "SMILES"}, {"Final Target Molecule": "SMILES"}, {"Major Product": '
+            '"SMILES"}, {"condition": "..."} or {"choice": "A"}.'
         ),
     ),
     Benchmark(
@@ -400,14 +414,19 @@ BENCHMARKS: Mapping[str, Benchmark] = _benchmarks(
         domain=Domain.chemistry,
         datasets=("chemcot",),
         eval_hf_id="OpenMol/ChemCoTBench",
-        eval_subset="reaction",
+        task="reaction",
         answer_format=AnswerFormat.json_output,
         metric=Metric.exact_match,
-        metric_note="exact match of the canonical answer",
+        metric_note=(
+            "exact match (InChI for molecules; rcr text; mechsel letter), mean over the 5 subtasks"
+        ),
         description=(
-            "ChemCoTBench chemical reactions: predict products (forward), reactants "
-            "(retrosynthesis), reaction conditions or the mechanism step, with molecules as "
-            f'SMILES. {_CHEMCOT_JSON} holding the answer, for example {{"output": "CC(=O)O"}}.'
+            "ChemCoTBench chemical reactions: predict the major product (forward synthesis), the "
+            "reactants (retrosynthesis), the reaction conditions, the next elementary step's "
+            "product or the mechanism choice, with molecules as SMILES. Expected Output Format: "
+            "reason, then end with the JSON object the item asks for, with the keys it names, for"
+            ' example {"count": 2}, {"Output Scaffold": "SMILES"}, {"Final Target Molecule": '
+            '"SMILES"}, {"Major Product": "SMILES"}, {"condition": "..."} or {"choice": "A"}.'
         ),
     ),
     Benchmark(
@@ -415,82 +434,92 @@ BENCHMARKS: Mapping[str, Benchmark] = _benchmarks(
         domain=Domain.table_qa,
         datasets=("tableinstruct",),
         eval_hf_id="Multilingual-Multimodal-NLP/TableBench",
-        eval_subset="DataAnalysis",
+        task="DataAnalysis",
         answer_format=AnswerFormat.final_answer,
         metric=Metric.accuracy,
-        metric_note="accuracy; ROUGE-L for open-ended answers",
+        metric_note=(
+            "mean of the fork's five dataset accuracies: within 10% "
+            "(Correlation/Trend/Statistical), exact match (Impact), ROUGE-L (all rows)"
+        ),
         description=(
             "TableBench data analysis: answer analysis questions (correlation, trend "
             "forecasting, impact, statistics, descriptive analysis) about a table given as "
             f"JSON. {_TABLE_FINAL}, for example Final Answer: Increasing trend."
         ),
-        eval_size=343,
     ),
     Benchmark(
         key="tablebench_fact_checking",
         domain=Domain.table_qa,
         datasets=("tableinstruct",),
         eval_hf_id="Multilingual-Multimodal-NLP/TableBench",
-        eval_subset="FactChecking",
+        task="FactChecking",
         answer_format=AnswerFormat.final_answer,
         metric=Metric.accuracy,
-        metric_note="exact match of the final answer",
+        metric_note=("exact match of the first Final Answer line (case and punctuation ignored)"),
         description=(
             "TableBench fact checking: check a statement or match facts against a table given "
             f"as JSON. {_TABLE_FINAL}, for example Final Answer: Yes."
         ),
-        eval_size=96,
     ),
     Benchmark(
         key="tablebench_numerical_reasoning",
         domain=Domain.table_qa,
         datasets=("tableinstruct",),
         eval_hf_id="Multilingual-Multimodal-NLP/TableBench",
-        eval_subset="NumericalReasoning",
+        task="NumericalReasoning",
         answer_format=AnswerFormat.final_answer,
         metric=Metric.accuracy,
-        metric_note="numbers within ±10%",
-        description=(
-            "TableBench numerical reasoning: compute aggregations, ratios, rankings and "
-            f"multi-hop arithmetic over a table given as JSON. {_TABLE_FINAL}, with numbers "
-            "written as plain digits, for example Final Answer: 42.5."
+        metric_note=(
+            "exact match of the first Final Answer line (case and punctuation ignored; no numeric"
+            " tolerance)"
         ),
-        eval_size=397,
+        description=(
+            "TableBench numerical reasoning: compute aggregations, ratios, rankings and multi-hop"
+            " arithmetic over a table given as JSON. Expected Output Format: reason step by step,"
+            ' then end with a last line of the form "Final Answer: AnswerName1, AnswerName2...", '
+            "with numbers written as the table writes them, without thousands separators, for "
+            "example Final Answer: 42.5."
+        ),
     ),
     Benchmark(
         key="tablebench_visualization",
         domain=Domain.table_qa,
         datasets=("tableinstruct",),
         eval_hf_id="Multilingual-Multimodal-NLP/TableBench",
-        eval_subset="Visualization",
+        task="Visualization",
         answer_format=AnswerFormat.python_code,
         metric=Metric.pass_at_1,
-        metric_note="pass@1: the generated chart's data matches the reference",
+        metric_note=(
+            "pass@1: the y-values given to plt.bar/plt.plot/plt.scatter match y_references"
+        ),
         description=(
             "TableBench visualization: write Python that draws the requested chart (line, bar, "
-            "pie, scatter) from a table. Expected Output Format: a single ```python code block "
-            "that reads the table with pandas from 'table.csv', draws the chart with "
-            "matplotlib and ends with plt.show()."
+            "scatter) from a table. Expected Output Format: a single ```python code block that "
+            "reads the table with pandas from 'table.csv', draws with matplotlib by calling "
+            "plt.bar, plt.plot or plt.scatter directly with the y-values as the second argument, "
+            "and ends with plt.show()."
         ),
-        eval_size=50,
     ),
     Benchmark(
         key="FinanceIQ_gen",
         domain=Domain.finance,
         datasets=("financeiq",),
         eval_hf_id="Duxiaoman-DI/FinanceIQ",
-        eval_subset="test",
         shots=5,
-        shots_subset="dev",
-        shots_answer="答案：{answer}",
+        shots_answer="答案是: {answer}",
         answer_format=AnswerFormat.choice_letter,
         metric=Metric.accuracy,
-        metric_note="5-shot, last capital letter",
+        metric_note=(
+            "5-shot (dev rows 0-4 of the item's subject); the last upper-case character of the "
+            "reply must equal the gold letter (OpenCompass last_capital_postprocess + "
+            "AccEvaluator); accuracy per subject, averaged over subjects"
+        ),
         description=(
-            "FinanceIQ Chinese financial exam questions, multiple choice with options A, B, C "
-            "and D, across 10 subjects (banking, securities, insurance, accounting, tax, "
-            "economics and more). Expected Output Format: end with the single capital letter "
-            "of the correct option, for example 答案：B."
+            "FinanceIQ: Chinese financial qualification exam questions across 10 subjects (CPA, "
+            "banking, securities, funds, insurance, economist, tax, futures, financial planner, "
+            "actuary). Each item names its subject and gives the question with options A-D; "
+            "exactly one is correct. Expected Output Format: answer directly with the letter of "
+            "the correct option and end your reply with it, for example 答案是: B."
         ),
     ),
     Benchmark(
@@ -498,65 +527,79 @@ BENCHMARKS: Mapping[str, Benchmark] = _benchmarks(
         domain=Domain.biology,
         datasets=("bioprobench",),
         eval_hf_id="bowenxian/BioProBench",
-        eval_subset="GEN",
+        task="GEN",
         answer_format=AnswerFormat.answer_tags,
         metric=Metric.rouge_l,
-        metric_note="ROUGE-L against the reference protocol steps",
-        description=(
-            "BioProBench protocol generation: write the ordered steps of a biological "
-            f"protocol for the stated goal. {_BIO_TAGS}, one step per line, for example "
-            "[ANSWER_START]1. Thaw the cells... 2. Centrifuge...[ANSWER_END]."
+        metric_note=(
+            "ROUGE-L F-measure (rouge-score, Porter stemming) against the reference steps joined "
+            "by spaces, mean over tagged answers"
         ),
-        eval_size=1000,
+        description=(
+            "BioProBench protocol generation: write the steps of a biological protocol for the "
+            "stated goal, following the given role and formatting instruction. Expected Output "
+            "Format: put the steps between [ANSWER_START] and [ANSWER_END], one step per line, "
+            "for example [ANSWER_START]1. Thaw the cells.\n2. Centrifuge at 300 x g for 5 "
+            "min.[ANSWER_END]."
+        ),
     ),
     Benchmark(
         key="bioprobench_ord",
         domain=Domain.biology,
         datasets=("bioprobench",),
         eval_hf_id="bowenxian/BioProBench",
-        eval_subset="ORD",
+        task="ORD",
         answer_format=AnswerFormat.answer_tags,
         metric=Metric.kendall_tau,
-        metric_note="Kendall tau between predicted and true step order",
-        description=(
-            "BioProBench step ordering: put the shuffled steps of a biological protocol back "
-            f"in the correct order. {_BIO_TAGS} as a list of the step indices in order, for "
-            "example [ANSWER_START][2, 0, 3, 1][ANSWER_END]."
+        metric_note=(
+            "Kendall tau pooled over all step pairs of the well-formed answers (the fork's "
+            "BioProBenchORDEvaluator), x100; answers that are not a permutation of the indices "
+            "are left out; exact match secondary"
         ),
-        eval_size=1000,
+        description=(
+            "BioProBench step ordering: put the shown steps of a biological protocol section back"
+            " in their correct order. Expected Output Format: [ANSWER_START] and [ANSWER_END] "
+            "around a Python list of the steps' indices as shown (0-based), in the correct order,"
+            " for example [ANSWER_START][2, 0, 3, 1][ANSWER_END]."
+        ),
     ),
     Benchmark(
         key="bioprobench_err",
         domain=Domain.biology,
         datasets=("bioprobench",),
         eval_hf_id="bowenxian/BioProBench",
-        eval_subset="ERR",
+        task="ERR",
         answer_format=AnswerFormat.answer_tags,
         metric=Metric.f1,
-        metric_note="F1 of error detection",
+        metric_note=(
+            "F1 of flagging erroneous steps (False = positive class) over the parsed answers (the"
+            " fork's BioProBenchERREvaluator); unparsed answers are left out"
+        ),
         description=(
             "BioProBench error correction: decide whether a step of a biological protocol "
             f"contains an error (wrong reagent, amount, time or temperature). {_BIO_TAGS}, "
             "True if the step is correct and False if it has an error, for example "
             "[ANSWER_START]False[ANSWER_END]."
         ),
-        eval_size=1000,
     ),
     Benchmark(
         key="bioprobench_pqa",
         domain=Domain.biology,
         datasets=("bioprobench",),
         eval_hf_id="bowenxian/BioProBench",
-        eval_subset="PQA",
+        task="PQA",
         answer_format=AnswerFormat.answer_tags,
         metric=Metric.accuracy,
-        metric_note="accuracy of the chosen option",
-        description=(
-            "BioProBench protocol question answering: answer a multiple-choice question about "
-            f"a biological protocol's reagents, amounts and steps. {_BIO_TAGS}, giving the "
-            "chosen option exactly as written, for example [ANSWER_START]10 minutes[ANSWER_END]."
+        metric_note=(
+            "accuracy: the option text before '&' equals the gold option exactly (the fork's "
+            "BioProBenchPQAEvaluator); answers without tags or a confidence are left out; Brier "
+            "score secondary"
         ),
-        eval_size=1000,
+        description=(
+            "BioProBench protocol question answering: fill the blank of a biological protocol "
+            "step by choosing one of the listed options. Expected Output Format: end with "
+            "[ANSWER_START]<the chosen option, copied exactly> & <your confidence, "
+            "0-100>%[ANSWER_END], for example [ANSWER_START]10 minutes & 85%[ANSWER_END]."
+        ),
     ),
 )
 

@@ -79,7 +79,7 @@ def test_panorama_tasks_answer_in_json(tmp_path: Path, benchmark: str, expected:
     result = build(tmp_path, "panorama", benchmark)
     assert {r.output for r in result.records} == expected
     assert len(result.records) == 8
-    subset = get_benchmark(benchmark).eval_subset
+    subset = get_benchmark(benchmark).task
     assert result.files == [f"{subset}/train.parquet"]  # validation/test files never read
     assert all(r.instruction.startswith("Patent application 1") for r in result.records)
 

@@ -4,9 +4,6 @@ OpenCompass config, the chart sandbox and the LLM judge (against a local HTTP se
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,10 +15,10 @@ from ftapi.catalog import get_benchmark
 from ftapi.results import EvaluationResult, FailureKind, TrainingResult
 from ftapi.steps import StepKind
 from fteval import answers, metrics
-from fteval.adapters import EvalItem, get_adapter
+from fteval.adapters import EvalItem
 from fteval.errors import EvalStepError
 from fteval.items import load_items, read_splits, split_items
-from fteval.judge import JudgeConfig, judge_from_spec, llm_judge_equivalent, parse_verdict
+from fteval.judge import JudgeConfig, judge_from_spec, llm_judge_equivalent
 from fteval.occonfig import DatasetSpec, ModelSpec, dataset_dict, model_dict, render_config
 from fteval.prompts import build_prompt, choose_shots
 from fteval.sandbox import run_chart_code
@@ -188,7 +185,7 @@ class TestItems:
         write_split_file(path, [item], benchmark.description, shots)
         prompt = json.loads(path.read_text(encoding="utf-8"))["ft_prompt"]
         assert prompt.startswith(benchmark.description + "\n\n例0")
-        assert prompt.count("答案：C") == 5 and "例5" not in prompt
+        assert prompt.count("答案是: C") == 5 and "例5" not in prompt
         assert prompt.endswith("问题？\nA. 甲\nC. 丙")
         assert load_shots(get_benchmark("aime25"), layout) is None  # zero-shot benchmarks
 
@@ -366,71 +363,38 @@ class TestSandbox:
         assert not run.ok and "timed out" in run.error
 
 
-class _FakeLLM(BaseHTTPRequestHandler):
-    """An OpenAI-compatible endpoint that grades "70" correct, anything else incorrect."""
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        prompt = body["messages"][0]["content"]
-        verdict = "CORRECT" if "seventy" in prompt else "INCORRECT"
-        answer = {
-            "id": "x",
-            "object": "chat.completion",
-            "created": 0,
-            "model": body["model"],
-            "choices": [
-                {"index": 0, "finish_reason": "stop",
-                 "message": {"role": "assistant", "content": verdict}}
-            ],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-        }  # fmt: skip
-        data = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def fake_llm() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), _FakeLLM)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-
-
 class TestJudge:
-    def test_judge_is_configured_by_the_llm_planner_only(
+    def test_only_evaluation_judge_configures_a_judge(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.delenv("FT_LLM_API_KEY", raising=False)
-        spec = FineTuneCampaignSpec(baseModel="m", benchmark="aime25")
-        assert judge_from_spec(spec) is None
+        monkeypatch.setenv("FT_LLM_API_KEY", "judge-key")
+        monkeypatch.setenv("FT_JUDGE_BUDGET_USD", "0.5")
         llm = {"strongModels": ["openai/strong"], "weakModels": ["openai/weak"]}
-        spec = FineTuneCampaignSpec(
+        planner_only = FineTuneCampaignSpec(
             baseModel="m", benchmark="aime25", planner={"type": "llm", "llm": llm}
         )
-        assert judge_from_spec(spec) == JudgeConfig(model="openai/weak")
-        assert parse_verdict("incorrect.") is False and parse_verdict("?") is None
-
-    def test_llm_judge_against_a_local_server(self, fake_llm: str) -> None:
-        config = JudgeConfig(model="openai/judge", api_base=fake_llm, api_key="none", timeout=20)
-        assert llm_judge_equivalent("q", "It is seventy.", "70", config) is True
-        assert llm_judge_equivalent("q", "It is sixty.", "70", config) is False
-        adapter = get_adapter("aime25", config)
-        judged = adapter.judge("The answer is seventy.", EvalItem(0, "q", "70"))
-        assert judged.correct and judged.judged_by_llm and judged.extracted is None
-        # math-verify decides first; aime24 never uses the judge
-        assert not adapter.judge("\\boxed{70}", EvalItem(0, "q", "70")).judged_by_llm
-        assert not get_adapter("aime24", config).judge("seventy", EvalItem(0, "q", "70")).correct
-
-    def test_unreachable_judge_gives_no_verdict(self) -> None:
-        config = JudgeConfig(
-            model="openai/judge", api_base="http://127.0.0.1:9/v1", api_key="x", timeout=5
+        assert judge_from_spec(planner_only) is None  # the planner's models never judge
+        judged = FineTuneCampaignSpec(
+            baseModel="m",
+            benchmark="aime25",
+            evaluation={"judge": {"model": "openai/judge", "apiBase": "http://j:8000/v1"}},
         )
-        assert llm_judge_equivalent("q", "seventy", "70", config) is None
+        config = judge_from_spec(judged)
+        assert config is not None
+        assert (config.model, config.api_base, config.api_key) == (
+            "openai/judge",
+            "http://j:8000/v1",
+            "judge-key",
+        )
+        assert config.budget_usd == 0.5
+
+    def test_unreachable_judge_gives_no_verdict(self, tmp_path: Path) -> None:
+        config = JudgeConfig(
+            model="openai/judge",
+            api_base="http://127.0.0.1:9/v1",
+            api_key="x",
+            timeout=5,
+            log=tmp_path / "calls.jsonl",
+        )
+        assert llm_judge_equivalent("71", "70", config) is None
+        assert json.loads((tmp_path / "calls.jsonl").read_text())["error"]

@@ -167,7 +167,7 @@ class Recipe:
             raise RecipeSchemaError(
                 self.dataset,
                 str(files.root),
-                [f"files for {run.benchmark.eval_subset or run.benchmark.key}"],
+                [f"files for {run.benchmark.task or run.benchmark.key}"],
                 [file.relative for file in files.files],
             )
         self.check_schema(selected, run.benchmark)

@@ -70,8 +70,8 @@ class BioProBenchRecipe(Recipe):
 
     def select_files(self, files: RawDatasetFiles, benchmark: Benchmark) -> list[RawFile]:
         known = [file for file in files.files if task_of(file)]
-        if benchmark.key.startswith("bioprobench_") and benchmark.eval_subset in TASKS:
-            return [file for file in known if task_of(file) == benchmark.eval_subset]
+        if benchmark.key.startswith("bioprobench_") and benchmark.task in TASKS:
+            return [file for file in known if task_of(file) == benchmark.task]
         return known
 
     def required_columns(self, file: RawFile, benchmark: Benchmark) -> list[tuple[str, ...]]:

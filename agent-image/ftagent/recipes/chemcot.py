@@ -99,7 +99,7 @@ class ChemCoTRecipe(Recipe):
     def _task(self, benchmark: Benchmark) -> str | None:
         if not benchmark.key.startswith("chemcotbench_"):
             return None
-        return TASK_OF_SUBSET.get(benchmark.eval_subset or "")
+        return TASK_OF_SUBSET.get(benchmark.task or "")
 
     def select_files(self, files: RawDatasetFiles, benchmark: Benchmark) -> list[RawFile]:
         task = self._task(benchmark)

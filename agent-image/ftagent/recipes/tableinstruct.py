@@ -78,7 +78,7 @@ class TableInstructRecipe(Recipe):
 
     def convert(self, row: Row, file: RawFile, benchmark: Benchmark) -> Converted | None:
         qtype = row.get("qtype")
-        if benchmark.eval_subset in QTYPES and qtype != benchmark.eval_subset:
+        if benchmark.task in QTYPES and qtype != benchmark.task:
             return None
         table, question = parse_table(row.get("table")), row.get("question")
         if table is None or not isinstance(question, str) or not question.strip():
