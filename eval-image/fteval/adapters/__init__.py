@@ -6,27 +6,11 @@ metric (0-100) plus any secondary metrics. :data:`ADAPTERS` has an entry for eve
 :data:`ftapi.catalog.BENCHMARKS`; a benchmark added to the catalog without an adapter fails
 the tests. Called by the OpenCompass evaluator (:mod:`fteval.evaluator`).
 
-Gold answers (the ``answer`` field of the benchmark's ``eval.jsonl``, written by the prepare
-step) and the optional extra fields each adapter reads:
-
-- ``aime24``/``aime25``: the integer, e.g. ``"204"`` (any LaTeX math-verify can parse).
-- ``panorama_par4pc``: the cited candidate letters, ``"A"``, ``"A,C"`` or ``'["A", "C"]'``.
-- ``panorama_pi4pc``: the gold paragraph number(s), ``"12"`` or ``"[12, 40]"``.
-- ``panorama_noc4pc``: ``"ALLOW"``, ``"102"`` or ``"103"``.
-- ``chemcotbench_mol_und``: the count, ``yes``/``no`` or a SMILES.
-- ``chemcotbench_mol_edit``: the reference SMILES; with extras ``source`` (input SMILES) and
-  ``added_group``/``removed_group`` (functional-group names, :data:`fteval.chem.
-  FUNCTIONAL_GROUPS`) the edit itself is checked instead.
-- ``chemcotbench_mol_opt``: extras ``source``, ``property`` (logp, qed, solubility) and
-  optional ``direction`` (increase, the default, or decrease).
-- ``chemcotbench_reaction``: the product/reactant SMILES (or the text answer).
-- ``tablebench_*``: the short answer (``"Yes"``, ``"42.5"``, ``"A, B"``), extra ``qsubtype``;
-  ``tablebench_visualization``: the reference code, extra ``table``
-  (``{"columns": [...], "data": [[...]]}``) or a precomputed ``chart``.
-- ``FinanceIQ_gen``: the option letter; extra ``choices`` ({letter: text} or a list).
-- ``bioprobench_gen``: the reference protocol text; ``bioprobench_ord``: the correct order,
-  ``"[2, 0, 3, 1]"``; ``bioprobench_err``: ``"True"`` (step correct) or ``"False"``;
-  ``bioprobench_pqa``: the correct option text, extra ``choices``.
+Each family module says which gold and extra fields its adapters read; the items come from
+``ftapi.evalsets.<family>`` (the upstream layouts) and the scoring rules from the OpenCompass
+fork RD-Agent runs (docs/benchmarks/<family>.md). A judgement's ``weight`` makes the weighted
+mean of the item scores equal the core metric (corpus-level ratios such as micro F1), and an
+adapter's ``reweigh`` sets weights that depend on the whole split (means over subtasks).
 """
 
 from __future__ import annotations
