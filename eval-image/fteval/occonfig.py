@@ -80,6 +80,7 @@ def model_dict(spec: ModelSpec) -> dict[str, Any]:
         model_kwargs: dict[str, Any] = {
             "tensor_parallel_size": spec.gpus,
             "gpu_memory_utilization": 0.9,
+            "trust_remote_code": False,
         }
         if spec.adapter_path is not None:
             rank = spec.lora_rank or 16
@@ -95,8 +96,12 @@ def model_dict(spec: ModelSpec) -> dict[str, Any]:
         }
     out = common | {
         "type": "HuggingFacewithChatTemplate",
-        "model_kwargs": {"device_map": "cpu", "torch_dtype": "torch.float32"},
-        "tokenizer_kwargs": {},
+        "model_kwargs": {
+            "device_map": "cpu",
+            "torch_dtype": "torch.float32",
+            "trust_remote_code": False,
+        },
+        "tokenizer_kwargs": {"trust_remote_code": False},
         "generation_kwargs": (
             {"do_sample": True, **SAMPLING} if spec.sampling else {"do_sample": False}
         ),

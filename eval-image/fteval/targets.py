@@ -12,6 +12,7 @@ The trained model is found through the iteration's ``train/result.json``
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,14 @@ def _trained_target(request: StepRequest, layout: CampaignLayout, iteration: int
             FailureKind.INTERNAL,
         )
     output = Path(request.paths.workspace) / result.output_dir
+    own = layout.train_dir(iteration).resolve()
+    if not output.resolve().is_relative_to(own):
+        raise EvalStepError(
+            f"iteration {iteration}'s training result names {result.output_dir}, outside its "
+            f"own training folder {own}: refused (a result file must not point the evaluator "
+            "at another model)",
+            FailureKind.INTERNAL,
+        )
     if not output.is_dir():
         raise EvalStepError(f"trained model folder {output} is missing", FailureKind.ENVIRONMENT)
     base = layout.base_model_dir(request.spec.base_model)
@@ -88,7 +97,48 @@ def resolve_target(request: StepRequest, layout: CampaignLayout) -> EvalTarget:
             f"model folder {target.model_dir} has no config.json (has the prepare step run?)",
             FailureKind.ENVIRONMENT,
         )
+    for folder in (target.model_dir, target.adapter_dir):
+        if folder is not None:
+            refuse_custom_code(folder)
     return target
+
+
+CODE_DECLARING_FILES = (
+    "config.json",
+    "tokenizer_config.json",
+    "adapter_config.json",
+    "processor_config.json",
+    "preprocessor_config.json",
+    "generation_config.json",
+)
+"""The files whose ``auto_map`` makes transformers import code from the model folder."""
+
+
+def refuse_custom_code(folder: Path) -> None:
+    """The evaluator never runs code that ships with a model: a folder with Python files or
+    an ``auto_map`` (transformers' remote-code hook) is refused, whatever the backend's
+    ``trust_remote_code`` default."""
+    scripts = sorted(p.name for p in folder.glob("*.py"))
+    if scripts:
+        raise EvalStepError(
+            f"model folder {folder} carries Python files ({', '.join(scripts[:5])}): the "
+            "evaluator never runs a model's own code",
+            FailureKind.ENVIRONMENT,
+        )
+    for name in CODE_DECLARING_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            declared = "auto_map" in json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
+            raise EvalStepError(f"{path} is not JSON: {exc}", FailureKind.ENVIRONMENT) from exc
+        if declared:
+            raise EvalStepError(
+                f"{path} declares custom code (auto_map): the evaluator never runs a model's "
+                "own code (trust_remote_code stays off); use a model transformers supports",
+                FailureKind.ENVIRONMENT,
+            )
 
 
 def result_file(request: StepRequest, layout: CampaignLayout, split: Split) -> Path:

