@@ -3,8 +3,10 @@
 A proposal (from the search planner or, untrusted, from an LLM) keeps only keys that
 LLaMA-Factory really accepts (``llamafactory_keys.json``, derived from its argument dataclasses
 by ``agent-image/scripts/derive_llamafactory_keys.py``), with values coerced to the key's type.
-Operator-managed keys (:data:`ftapi.plan.OPERATOR_MANAGED_KEYS`) are removed and replaced by
-the agent's values where it knows them; keys that reach outside services (hub uploads, Ray)
+Only the allowed hyper-parameters within their bounds pass (:mod:`ftapi.hyperparameters`; the
+trainer applies the same allow-list again). Operator-managed keys
+(:data:`ftapi.plan.OPERATOR_MANAGED_KEYS`) are removed and replaced by the agent's values where
+it knows them; keys that reach outside services (hub uploads, Ray)
 or fight the operator's multi-GPU setup are dropped; any path-like value (keys ending in
 ``_dir``/``_path``/``_file``, values starting with ``/`` or ``~`` or containing ``..``) that is
 not inside the workspace is dropped. Every dropped or overridden key is reported. Called by
@@ -23,6 +25,7 @@ from importlib import resources
 from pathlib import PurePosixPath
 from typing import Any
 
+from ftapi.hyperparameters import HYPERPARAMETERS, allowed_hyperparameters
 from ftapi.plan import OPERATOR_MANAGED_KEYS
 
 KEYS_RESOURCE = "llamafactory_keys.json"
@@ -177,6 +180,10 @@ def filter_config(
         if is_denied(key):
             drop(key, "not allowed in campaigns (outside services or multi-GPU placement)")
             continue
+        bound = HYPERPARAMETERS.get(key)
+        if bound is None:
+            drop(key, "not an allowed training hyper-parameter (ftapi.hyperparameters)")
+            continue
         if value is None:
             drop(key, "null value (LLaMA-Factory's default applies)")
             continue
@@ -185,9 +192,22 @@ def filter_config(
             drop(key, problem)
             continue
         try:
-            result.config[key] = coerce(value, table.keys[key])
+            value = coerce(value, table.keys[key])
         except ValueError as exc:
             drop(key, str(exc))
+            continue
+        if bound.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if problem := bound.check(value):
+            drop(key, problem)
+            continue
+        result.config[key] = value
     for key, value in forced.items():
         result.config[key] = value
+    kept, _ = allowed_hyperparameters(
+        {k: v for k, v in result.config.items() if k not in OPERATOR_MANAGED_KEYS}
+    )
+    result.config = {
+        k: v for k, v in result.config.items() if k in OPERATOR_MANAGED_KEYS or k in kept
+    } | kept
     return result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ftagent.config_filter import coerce, filter_config, is_inside, load_key_table
 from ftapi.plan import OPERATOR_MANAGED_KEYS
 
@@ -95,13 +97,41 @@ def test_paths_outside_the_workspace_are_dropped() -> None:
         "tokenized_path",
     ]
     assert result.config["mask_history"] is True
-    assert "not inside the workspace" in result.reasons["cache_dir"]
+    assert "not an allowed training hyper-parameter" in result.reasons["cache_dir"]
 
 
-def test_paths_inside_the_workspace_are_kept() -> None:
+def test_no_path_key_passes_even_inside_the_workspace() -> None:
+    """Path keys let a plan read or write where it likes (another campaign's folder in the
+    same claim); the allow-list has none."""
     result = run({"tokenized_path": "/workspace/ns/c/iter-000/tok", "cache_dir": "/workspace"})
-    assert result.config["tokenized_path"] == "/workspace/ns/c/iter-000/tok"
-    assert result.dropped == []
+    assert sorted(result.dropped) == ["cache_dir", "tokenized_path"]
+    assert "tokenized_path" not in result.config and "cache_dir" not in result.config
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("save_steps", 1),  # a checkpoint every step fills the claim
+        ("save_total_limit", 100000),
+        ("dataloader_num_workers", 4096),
+        ("preprocessing_num_workers", 10_000),
+        ("learning_rate", 10.0),
+        ("per_device_train_batch_size", 0),
+        ("lora_target", "q_proj; rm -rf /"),
+        ("report_to", "wandb"),  # trackers reach outside services
+        ("hub_model_id", "me/stolen"),
+        ("ray_storage_path", "s3://bucket"),
+    ],
+)
+def test_hostile_values_are_dropped(key: str, value: object) -> None:
+    result = run({key: value, "learning_rate": 1e-4} if key != "learning_rate" else {key: value})
+    assert key in result.dropped or key in result.overridden
+    assert result.config.get(key) != value
+
+
+def test_saving_checkpoints_is_always_bounded() -> None:
+    result = run({"save_strategy": "steps", "save_steps": 100})
+    assert result.config["save_total_limit"] == 1
 
 
 def test_is_inside() -> None:

@@ -112,8 +112,26 @@ class TestRenderTrainingConfig:
     def test_refusals(self) -> None:
         with pytest.raises(ConfigError, match="not allowed"):
             _render({}, method=TrainingMethod.FULL, allowed_methods=[TrainingMethod.LORA])
-        with pytest.raises(ConfigError, match="interpolation"):
-            _render({"run_name": "${oc.env:SECRET}"})
+
+    def test_a_plan_tampered_after_validation_is_filtered_again(self) -> None:
+        """A script rewrote plan.json after the agent validated it: the trainer applies the
+        same allow-list (no paths, no hub uploads, no interpolation, bounded checkpoints)."""
+        tampered = {
+            "run_name": "${oc.env:FT_LLM_API_KEY}",
+            "push_to_hub": True,
+            "hub_model_id": "attacker/model",
+            "tokenized_path": "/etc",
+            "save_strategy": "steps",
+            "save_steps": 1,
+            "dataloader_num_workers": 4096,
+            "learning_rate": 2e-4,
+        }
+        rendered = _render(tampered)
+        for key in ("run_name", "push_to_hub", "hub_model_id", "tokenized_path", "save_steps"):
+            assert key not in rendered.config and key in rendered.dropped
+        assert "dataloader_num_workers" not in rendered.config
+        assert rendered.config["save_total_limit"] == 1
+        assert rendered.config["learning_rate"] == 2e-4
 
 
 def test_deepspeed_config_is_json() -> None:

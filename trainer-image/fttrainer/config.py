@@ -9,11 +9,13 @@ and torchrun. Called by :mod:`fttrainer.main`; tested without LLaMA-Factory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from ftapi.campaign import TrainingMethod
+from ftapi.hyperparameters import allowed_hyperparameters
 from ftapi.plan import OPERATOR_MANAGED_KEYS, Plan
 from fttrainer.deepspeed import deepspeed_config, zero_stage
 from fttrainer.family import context_length, template_for_model
@@ -27,7 +29,8 @@ SMOKE_MAX_STEPS = 4
 SMOKE_MAX_SAMPLES = 16
 FULL_LOGGING_STEPS = 10
 
-_DROPPED_KEYS = ("adapter_name_or_path", "logging_dir", "deepspeed", "resume_from_checkpoint")
+_TEMPLATE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+"""A chat template's name (LLaMA-Factory's registry keys)."""
 _PRECISION_KEYS = ("bf16", "fp16", "pure_bf16", "tf32")
 _EVAL_KEYS = ("val_size", "eval_dataset", "eval_steps", "per_device_eval_batch_size")
 
@@ -46,6 +49,8 @@ class RenderedConfig:
     """ZeRO config to write to ``config["deepspeed"]``, with more than one GPU."""
     nproc: int = 1
     """Processes per node (torchrun) when more than one GPU is used."""
+    dropped: dict[str, str] = field(default_factory=dict)
+    """Plan keys the trainer refused (not allowed hyper-parameters, out of bounds), with why."""
 
 
 def _check_values(config: dict[str, Any]) -> None:
@@ -82,13 +87,15 @@ def render_training_config(
     if allowed_methods is not None and plan.method not in allowed_methods:
         allowed = ", ".join(m.value for m in allowed_methods)
         raise ConfigError(f"method {plan.method.value!r} is not allowed (allowed: {allowed})")
-    config: dict[str, Any] = dict(plan.training_config)
+    # The plan is read again through the allow-list: a plan changed after the agent
+    # validated it (paths, hub uploads, checkpoint sprawl) gains nothing.
+    config, dropped = allowed_hyperparameters(plan.training_config)
+    dropped = {k: v for k, v in dropped.items() if k not in OPERATOR_MANAGED_KEYS}
     model_config = model_config or {}
-    for key in _DROPPED_KEYS:
-        config.pop(key, None)
-    planned_template = config.get("template")
-    for key in OPERATOR_MANAGED_KEYS:
-        config.pop(key, None)
+    planned = plan.training_config.get("template")
+    planned_template = (
+        planned if isinstance(planned, str) and _TEMPLATE.fullmatch(planned) else None
+    )
 
     template = planned_template or template_for_model(model_config)
     config |= {
@@ -137,14 +144,17 @@ def render_training_config(
         for key in _PRECISION_KEYS:
             config.pop(key, None)
 
-    rendered = RenderedConfig(config=config)
+    rendered = RenderedConfig(config=config, dropped=dropped)
     if gpus > 1:
         if deepspeed_file is None:
             raise ValueError("a multi-GPU run needs a path for its DeepSpeed config")
         config["deepspeed"] = str(deepspeed_file)
         config.setdefault("ddp_timeout", 180000000)
         rendered = RenderedConfig(
-            config=config, deepspeed=deepspeed_config(zero_stage(plan.method)), nproc=gpus
+            config=config,
+            deepspeed=deepspeed_config(zero_stage(plan.method)),
+            nproc=gpus,
+            dropped=dropped,
         )
     _check_values(config)
     return rendered

@@ -200,6 +200,8 @@ def _train(
             deepspeed_file=paths.deepspeed_file,
         )
         config = rendered.config
+        for key, why in sorted(rendered.dropped.items()):
+            print(f"fttrainer: plan key {key!r} not used: {why}", file=sys.stderr)
     except (ConfigError, UnknownFamilyError) as exc:
         raise StepFailure(FailureKind.CONFIG, str(exc)) from exc
 
