@@ -51,7 +51,7 @@ class AgentContext:
             raise RequestError(f"the agent cannot run a {request.step} step")
         if request.iteration is None:
             raise RequestError("an agent step needs an iteration")
-        layout = CampaignLayout(request.paths, request.namespace, request.campaign)
+        layout = CampaignLayout.of(request)
         model_dir = layout.base_model_dir(request.spec.base_model)
         model = describe_model(request.spec.base_model, model_dir)
         return cls(

@@ -168,7 +168,7 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
         raise EvalStepError(f"the evaluator cannot run a {request.step} step", FailureKind.INTERNAL)
     spec = request.spec
     settings = settings or EvalSettings.from_env(spec.evaluation.gpus, spec.evaluation.max_out_len)
-    layout = CampaignLayout(request.paths, request.namespace, request.campaign)
+    layout = CampaignLayout.of(request)
     benchmark = get_benchmark(spec.benchmark)
     folder = step_dir(request, layout)
     judge_log = prepare_judge_env(request, folder)

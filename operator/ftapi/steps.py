@@ -88,6 +88,9 @@ class StepRequest(ApiModel):
     step: StepKind
     namespace: str
     campaign: str
+    campaign_uid: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9-]+$")
+    """The campaign's uid: its workspace folder is named after it (a campaign created again
+    under the same name starts clean)."""
     iteration: int | None = Field(None, ge=0)
     """The iteration for agent, smoke, train and eval steps; for final, the best iteration
     (None: the base model)."""

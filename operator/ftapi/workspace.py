@@ -4,9 +4,11 @@ The operator never mounts the volumes; it only passes :class:`~ftapi.steps.Mount
 the campaign's identity, and each worker derives its folders from this module. Local mode uses
 the same layout under plain folders.
 
-Workspace (per campaign)::
+Workspace (per campaign; on a cluster the folder name carries the campaign's uid, so a
+campaign deleted and created again under the same name starts clean, and each Job mounts only
+its campaign's folder)::
 
-    <workspace>/<namespace>/<campaign>/
+    <workspace>/<namespace>/<campaign>[-<uid prefix>]/
       baseline/eval/{validation,test}.json
       iter-000/
         round-0/plan.json, round-0/data/{train.json,dataset_info.json}, round-0/smoke/result.json
@@ -19,7 +21,9 @@ Caches (shared by campaigns)::
 
     <models>/<org>--<name>/              a Hugging Face snapshot
     <datasets>/raw/<dataset key>/        a raw training dataset
-    <datasets>/bench/<benchmark key>/eval.jsonl   the benchmark's evaluation set
+    <datasets>/bench/<benchmark key>/eval.jsonl   the benchmark's evaluation set (+ splits)
+    <datasets>/exclude/<benchmark key>[...].json  fingerprints and leak index (hashes only)
+    <models>/oracles/                    mol_opt's property oracle models
 """
 
 from __future__ import annotations
@@ -27,7 +31,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ftapi.steps import MountPaths, Split
+from ftapi.steps import MountPaths, Split, StepRequest
+
+UID_CHARS = 8
+"""Characters of the campaign's uid in its workspace folder name."""
+
+
+def campaign_folder(campaign: str, uid: str | None) -> str:
+    """The campaign's folder name in its namespace's workspace folder."""
+    return f"{campaign}-{uid[:UID_CHARS]}" if uid else campaign
 
 
 def model_dir_name(model: str) -> str:
@@ -47,10 +59,21 @@ class CampaignLayout:
     paths: MountPaths
     namespace: str
     campaign: str
+    uid: str | None = None
+    """The campaign's uid (cluster campaigns); local runs have none."""
+
+    @classmethod
+    def of(cls, request: StepRequest) -> CampaignLayout:
+        return cls(request.paths, request.namespace, request.campaign, request.campaign_uid)
+
+    @property
+    def folder(self) -> str:
+        """``<namespace>/<campaign folder>``: the campaign's part of the workspace claim."""
+        return f"{self.namespace}/{campaign_folder(self.campaign, self.uid)}"
 
     @property
     def root(self) -> Path:
-        return Path(self.paths.workspace) / self.namespace / self.campaign
+        return Path(self.paths.workspace) / self.folder
 
     # caches
     def base_model_dir(self, base_model: str) -> Path:

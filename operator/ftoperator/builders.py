@@ -22,6 +22,7 @@ from ftapi.steps import (
     TRAINER_STEPS,
     StepKind,
 )
+from ftapi.workspace import CampaignLayout
 from ftoperator import labels as L
 from ftoperator.config import OperatorConfig
 from ftoperator.lifecycle import CreateJob
@@ -158,33 +159,53 @@ def _env(
 def _volumes(
     campaign: FineTuneCampaign, step: StepKind, config: OperatorConfig
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each step mounts only what it needs. The workspace claim: only this campaign's folder
+    (``subPath``, named with its uid), never (prepare) at all. The dataset cache: all of it
+    read-write for prepare, read-only for evaluation (which holds the evaluation sets and
+    their answers), and for the agent only the raw training datasets and the hashed exclusion
+    lists, never the evaluation sets; the trainer gets none. The model cache is read-only
+    except for prepare."""
     storage = campaign.spec.storage
     paths = config.mount_paths
-    caches_read_only = step is not StepKind.PREPARE
-    volumes = [
-        {
-            "name": "model-cache",
-            "persistentVolumeClaim": {
-                "claimName": storage.model_cache.claim_name,
-                "readOnly": caches_read_only,
-            },
-        },
-        {
-            "name": "dataset-cache",
-            "persistentVolumeClaim": {
-                "claimName": storage.dataset_cache.claim_name,
-                "readOnly": caches_read_only,
-            },
-        },
-        {"name": "workspace", "persistentVolumeClaim": {"claimName": storage.workspace.claim_name}},
-        {"name": "tmp", "emptyDir": {}},
+    prepare = step is StepKind.PREPARE
+    agent = step is StepKind.AGENT
+    trainer = step in TRAINER_STEPS
+    meta = campaign.metadata
+    folder = CampaignLayout(paths, meta.namespace or "default", meta.name or "", meta.uid).folder
+
+    def claim(name: str, claim_name: str, read_only: bool) -> dict[str, Any]:
+        return {
+            "name": name,
+            "persistentVolumeClaim": {"claimName": claim_name, "readOnly": read_only},
+        }
+
+    volumes = [claim("model-cache", storage.model_cache.claim_name, not prepare)]
+    mounts: list[dict[str, Any]] = [
+        {"name": "model-cache", "mountPath": paths.models, "readOnly": not prepare}
     ]
-    mounts = [
-        {"name": "model-cache", "mountPath": paths.models, "readOnly": caches_read_only},
-        {"name": "dataset-cache", "mountPath": paths.datasets, "readOnly": caches_read_only},
-        {"name": "workspace", "mountPath": paths.workspace},
-        {"name": "tmp", "mountPath": "/tmp"},
-    ]
+    if not trainer:
+        volumes.append(claim("dataset-cache", storage.dataset_cache.claim_name, not prepare))
+        if agent:
+            mounts += [
+                {
+                    "name": "dataset-cache",
+                    "mountPath": f"{paths.datasets}/{sub}",
+                    "subPath": sub,
+                    "readOnly": True,
+                }
+                for sub in ("raw", "exclude")
+            ]
+        else:
+            mounts.append(
+                {"name": "dataset-cache", "mountPath": paths.datasets, "readOnly": not prepare}
+            )
+    if not prepare:
+        volumes.append(claim("workspace", storage.workspace.claim_name, False))
+        mounts.append(
+            {"name": "workspace", "mountPath": f"{paths.workspace}/{folder}", "subPath": folder}
+        )
+    volumes.append({"name": "tmp", "emptyDir": {}})
+    mounts.append({"name": "tmp", "mountPath": "/tmp"})
     if step in GPU_STEPS:
         # NCCL and dataloaders need more shared memory than the runtime's 64 MiB default.
         volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory"}})

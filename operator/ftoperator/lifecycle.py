@@ -228,6 +228,7 @@ class _Decider:
             step=step,
             namespace=self.namespace,
             campaign=self.name,
+            campaign_uid=self.campaign.metadata.uid,
             iteration=iteration,
             repair_round=repair_round,
             attempt=attempt,

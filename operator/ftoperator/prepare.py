@@ -304,7 +304,7 @@ def explain(exc: BaseException, what: str) -> tuple[FailureKind, str]:
 
 
 def run(request: StepRequest) -> StepResult:
-    layout = CampaignLayout(request.paths, request.namespace, request.campaign)
+    layout = CampaignLayout.of(request)
     spec = request.spec
     token = os.environ.get("HF_TOKEN") or None
     bench = get_benchmark(spec.benchmark)

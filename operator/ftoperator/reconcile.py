@@ -55,6 +55,12 @@ def settings_from(config: OperatorConfig, campaign: FineTuneCampaign) -> Setting
     )
 
 
+def owned_by(job: Mapping[str, Any], uid: str | None) -> bool:
+    """Whether the Job is labelled as this campaign's (by uid)."""
+    labels = (job.get("metadata") or {}).get("labels") or {}
+    return uid is None or labels.get(L.CAMPAIGN_UID) == uid
+
+
 class Reconciler:
     def __init__(self, config: OperatorConfig, api: client.ApiClient) -> None:
         self.config = config
@@ -66,6 +72,8 @@ class Reconciler:
         the daemon's body may not have delivered it yet."""
 
     # ------------------------------------------------------------------ I/O helpers
+    # A Job found by name may be a deleted campaign's of the same name (its garbage
+    # collection lags): only one labelled with this campaign's uid is this campaign's.
     def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         metrics.API_REQUESTS.labels(verb="get", resource="jobs").inc()
         try:
@@ -159,7 +167,11 @@ class Reconciler:
             # The watch may lag behind our own create: ask the API server before concluding
             # that a recorded Job is gone.
             fetched = self.read_job(namespace, str(missing))
-            if fetched is not None and not fetched["metadata"].get("deletionTimestamp"):
+            if (
+                fetched is not None
+                and not fetched["metadata"].get("deletionTimestamp")
+                and owned_by(fetched, campaign.metadata.uid)
+            ):
                 job_summaries[str(missing)] = summarize_job(fetched, self.config.gpu_resource_name)
         pod_list = list(pods)
         for job_name, summary in job_summaries.items():

@@ -91,11 +91,10 @@ def test_caches_are_read_only_except_for_prepare():
     assert mounts(StepKind.PREPARE) == {
         "model-cache": False,
         "dataset-cache": False,
-        "workspace": False,
         "tmp": False,
     }
     train = mounts(StepKind.TRAIN)
-    assert train["model-cache"] is True and train["dataset-cache"] is True
+    assert train["model-cache"] is True and "dataset-cache" not in train
     assert train["workspace"] is False
     claims = {
         v["name"]: v["persistentVolumeClaim"]["claimName"]
@@ -268,3 +267,27 @@ def test_the_operator_limits_which_secrets_and_api_bases_llm_clients_get():
         )
         == []
     )
+
+
+def test_each_pod_mounts_only_its_campaigns_folder_and_only_evaluation_sees_the_answers():
+    ftc = campaign()
+    paths = OperatorConfig().mount_paths
+
+    def mounts(step):
+        return container(job_for(ftc, step, iteration=0))["volumeMounts"]
+
+    for step in (StepKind.AGENT, StepKind.SMOKE, StepKind.TRAIN, StepKind.EVAL, StepKind.FINAL):
+        (workspace,) = [m for m in mounts(step) if m["name"] == "workspace"]
+        # <namespace>/<name>-<uid>: another campaign's folder, or a deleted campaign's of the
+        # same name, is not in the pod at all.
+        assert workspace["subPath"] == "ns/demo-u-1"
+        assert workspace["mountPath"] == f"{paths.workspace}/ns/demo-u-1"
+    agent = [m for m in mounts(StepKind.AGENT) if m["name"] == "dataset-cache"]
+    assert {(m["subPath"], m["mountPath"], m["readOnly"]) for m in agent} == {
+        ("raw", f"{paths.datasets}/raw", True),
+        ("exclude", f"{paths.datasets}/exclude", True),
+    }  # never bench/, where the evaluation sets and their answers are
+    for step in (StepKind.SMOKE, StepKind.TRAIN):
+        assert not [m for m in mounts(step) if m["name"] == "dataset-cache"]
+    (evaluation,) = [m for m in mounts(StepKind.EVAL) if m["name"] == "dataset-cache"]
+    assert evaluation == {"name": "dataset-cache", "mountPath": paths.datasets, "readOnly": True}

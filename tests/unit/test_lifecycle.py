@@ -457,3 +457,11 @@ def test_a_judge_is_refused_where_upstream_scores_rule_based_only():
 
     with pytest.raises(pydantic.ValidationError, match="scored rule-based only"):
         campaign(benchmark="aime24", evaluation={"judge": {"model": "m"}})
+
+
+def test_every_request_names_the_campaigns_uid_so_its_workspace_folder_is_its_own():
+    ftc = campaign(budget={"maxIterations": 1})
+    ftc = ftc.model_copy(update={"metadata": ftc.metadata.model_copy(update={"uid": "abc-123"})})
+    world = World(ftc)
+    world.run()
+    assert {c.request.campaign_uid for c in world.created} == {"abc-123"}

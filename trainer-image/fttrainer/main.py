@@ -132,7 +132,7 @@ def train(request: StepRequest, *, merge: bool = False, timeout: float | None = 
     """Run the step and write its TrainingResult; return the termination message."""
     if request.step not in TRAINER_STEPS:
         raise StepFailure(FailureKind.INTERNAL, f"the trainer cannot run a {request.step} step")
-    layout = CampaignLayout(request.paths, request.namespace, request.campaign)
+    layout = CampaignLayout.of(request)
     paths = run_paths(request, layout)
     mode: Mode = "smoke" if request.step is StepKind.SMOKE else "full"
     assert request.iteration is not None
