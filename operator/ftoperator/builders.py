@@ -204,11 +204,13 @@ def _volumes(
         mounts.append(
             {"name": "workspace", "mountPath": f"{paths.workspace}/{folder}", "subPath": folder}
         )
-    volumes.append({"name": "tmp", "emptyDir": {}})
+    volumes.append({"name": "tmp", "emptyDir": {"sizeLimit": config.tmp_size_limit}})
     mounts.append({"name": "tmp", "mountPath": "/tmp"})
     if step in GPU_STEPS:
         # NCCL and dataloaders need more shared memory than the runtime's 64 MiB default.
-        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory"}})
+        volumes.append(
+            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": config.shm_size_limit}}
+        )
         mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
     return volumes, mounts
 

@@ -121,6 +121,11 @@ class OperatorConfig(BaseSettings):
     """How long a finished Job may lack its pod's termination message before it counts as
     failed (the Job and Pod watches are separate streams)."""
     metrics_port: int = 9090
+    tmp_size_limit: str = "32Gi"
+    """``sizeLimit`` of every pod's ``/tmp`` emptyDir: a script or a run that fills it is
+    evicted instead of filling the node's disk."""
+    shm_size_limit: str = "16Gi"
+    """``sizeLimit`` of GPU pods' ``/dev/shm`` (memory-backed)."""
     oracle_base_url: str | None = None
     """A mirror serving mol_opt's property oracle files (``<url>/<file>``) for prepare, where
     the cluster cannot reach Harvard Dataverse (PyTDC's source)."""

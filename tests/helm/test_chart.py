@@ -326,28 +326,61 @@ def _pod_labels(step: StepKind) -> dict[str, str]:
     return job["spec"]["template"]["metadata"]["labels"]
 
 
-def test_network_policy_selects_agent_pods_only(rendered: dict[str, list[Manifest]]):
-    policy = one(rendered["defaults"], "NetworkPolicy")
-    selector = policy["spec"]["podSelector"]["matchLabels"]
-    assert selector["ftagent.dev/step"] == "agent"
-    agent = _pod_labels(StepKind.AGENT)
-    assert selector.items() <= agent.items()
-    for step in (StepKind.PREPARE, StepKind.TRAIN, StepKind.EVAL, StepKind.SMOKE):
-        assert not selector.items() <= _pod_labels(step).items()
-    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
-    assert policy["spec"]["ingress"] == []
-    (dns,) = policy["spec"]["egress"]  # no LLM endpoint configured: DNS only
+def _selects(policy: Manifest, labels: dict[str, str]) -> bool:
+    """Whether the policy's podSelector (matchLabels and In expressions) selects ``labels``."""
+    selector = policy["spec"]["podSelector"]
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    return all(labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions", []))
+
+
+def _policies(objects: list[Manifest]) -> dict[str, Manifest]:
+    return {
+        p["metadata"]["labels"]["app.kubernetes.io/component"]: p
+        for p in by_kind(objects, "NetworkPolicy")
+    }
+
+
+def test_every_step_kind_has_a_default_deny_network_policy(rendered: dict[str, list[Manifest]]):
+    policies = _policies(rendered["defaults"])
+    owner = {
+        StepKind.PREPARE: "prepare",
+        StepKind.AGENT: "agent",
+        StepKind.SMOKE: "trainer",
+        StepKind.TRAIN: "trainer",
+        StepKind.BASELINE: "eval",
+        StepKind.EVAL: "eval",
+        StepKind.FINAL: "eval",
+    }
+    for step, name in owner.items():
+        labels = _pod_labels(step)
+        selecting = [n for n, p in policies.items() if _selects(p, labels)]
+        assert selecting == [name], (step, selecting)
+    for policy in policies.values():
+        assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+        assert policy["spec"]["ingress"] == []
+    # Trainer and (without an LLM endpoint) evaluation pods reach nothing at all.
+    assert policies["trainer"]["spec"]["egress"] == []
+    assert policies["eval"]["spec"]["egress"] == []
+    (dns,) = policies["agent"]["spec"]["egress"]  # no LLM endpoint configured: DNS only
     assert {(p["port"], p["protocol"]) for p in dns["ports"]} == {(53, "UDP"), (53, "TCP")}
+    _dns, https = policies["prepare"]["spec"]["egress"]
+    (block,) = https["to"]
+    assert block["ipBlock"]["cidr"] == "0.0.0.0/0"
+    assert {"10.0.0.0/8", "169.254.0.0/16"} <= set(block["ipBlock"]["except"])
+    assert https["ports"] == [{"port": 443, "protocol": "TCP"}]
 
 
 def test_network_policy_allows_the_llm_endpoint(rendered: dict[str, list[Manifest]]):
-    policy = one(rendered["network-policy-llm"], "NetworkPolicy")
-    _dns, llm = policy["spec"]["egress"]
-    assert llm["to"] == [
-        {"ipBlock": {"cidr": "10.20.0.0/16"}},
-        {"ipBlock": {"cidr": "203.0.113.7/32"}},
-    ]
-    assert llm["ports"] == [{"port": 8000}]
+    policies = _policies(rendered["network-policy-llm"])
+    for name in ("agent", "eval"):  # the planner, and an LLM judge
+        _dns, llm = policies[name]["spec"]["egress"]
+        assert llm["to"] == [
+            {"ipBlock": {"cidr": "10.20.0.0/16"}},
+            {"ipBlock": {"cidr": "203.0.113.7/32"}},
+        ]
+        assert llm["ports"] == [{"port": 8000}]
+    assert policies["trainer"]["spec"]["egress"] == []
 
 
 def test_network_policy_can_be_disabled_or_spread(
@@ -355,10 +388,8 @@ def test_network_policy_can_be_disabled_or_spread(
 ):
     assert by_kind(rendered["network-policy-off"], "NetworkPolicy") == []
     spread = render({"networkPolicy": {"namespaces": ["team-a", "team-b"]}}, tmp_path)
-    assert sorted(p["metadata"]["namespace"] for p in by_kind(spread, "NetworkPolicy")) == [
-        "team-a",
-        "team-b",
-    ]
+    namespaces = [p["metadata"]["namespace"] for p in by_kind(spread, "NetworkPolicy")]
+    assert sorted(set(namespaces)) == ["team-a", "team-b"] and len(namespaces) == 8
 
 
 # ----------------------------------------------------------------------------- metrics, hook

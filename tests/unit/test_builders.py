@@ -291,3 +291,15 @@ def test_each_pod_mounts_only_its_campaigns_folder_and_only_evaluation_sees_the_
         assert not [m for m in mounts(step) if m["name"] == "dataset-cache"]
     (evaluation,) = [m for m in mounts(StepKind.EVAL) if m["name"] == "dataset-cache"]
     assert evaluation == {"name": "dataset-cache", "mountPath": paths.datasets, "readOnly": True}
+
+
+def test_scratch_space_is_bounded():
+    for step in (StepKind.AGENT, StepKind.TRAIN, StepKind.EVAL):
+        volumes = {
+            v["name"]: v
+            for v in job_for(campaign(), step, iteration=0)["spec"]["template"]["spec"]["volumes"]
+        }
+        assert volumes["tmp"]["emptyDir"]["sizeLimit"] == OperatorConfig().tmp_size_limit
+    train = job_for(campaign(), StepKind.TRAIN, iteration=0)["spec"]["template"]["spec"]["volumes"]
+    (shm,) = [v for v in train if v["name"] == "dshm"]
+    assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": "16Gi"}
