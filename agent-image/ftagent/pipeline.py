@@ -24,6 +24,7 @@ from ftagent.planners.search import SearchPlanner
 from ftagent.records import DATASET_NAME, AlpacaRecord, write_json_atomic, write_training_data
 from ftagent.validation import CheckedData, check_records, finalize
 from ftapi.campaign import TrainingMethod
+from ftapi.digest import tree_digest
 from ftapi.plan import Plan
 from ftapi.results import StepResult
 from ftapi.steps import StepKind, StepRequest
@@ -142,4 +143,5 @@ def run_step(request: StepRequest) -> StepResult:
         method=plan.method,
         samples=len(records),
         llm_cost=plan.llm_cost,
+        outputs_sha256=tree_digest(ctx.layout.plan_inputs(ctx.iteration, ctx.repair_round)),
     )

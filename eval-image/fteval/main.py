@@ -57,7 +57,14 @@ from fteval.occonfig import DatasetSpec, ModelSpec, render_config
 from fteval.prompts import build_prompt, choose_shots
 from fteval.results import evaluation_result, read_results
 from fteval.runner import run_opencompass
-from fteval.targets import EvalTarget, requested_splits, resolve_target, result_file, step_dir
+from fteval.targets import (
+    EvalTarget,
+    check_model_digest,
+    requested_splits,
+    resolve_target,
+    result_file,
+    step_dir,
+)
 
 
 @dataclass(frozen=True)
@@ -175,6 +182,7 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
     judge = judge_from_spec(spec)
     adapter = get_adapter(benchmark.key, judge)
     target: EvalTarget = resolve_target(request, layout)
+    check_model_digest(request, target)
     splits = requested_splits(request)
     items = load_items(layout.benchmark_file(benchmark.key))
     shots = load_shots(benchmark, layout)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from ftapi.digest import DigestError, tree_digest
 from ftapi.results import FailureKind, TrainingResult
 from ftapi.steps import Split, StepKind, StepRequest
 from ftapi.workspace import CampaignLayout
@@ -139,6 +140,25 @@ def refuse_custom_code(folder: Path) -> None:
                 "own code (trust_remote_code stays off); use a model transformers supports",
                 FailureKind.ENVIRONMENT,
             )
+
+
+def check_model_digest(request: StepRequest, target: EvalTarget) -> None:
+    """A trained model must be the one its training step reported (``inputs_sha256``): a
+    model swapped or edited afterwards, by a later step or anyone with the claim, is refused,
+    so the final test score is the score of the model the best iteration trained."""
+    if request.inputs_sha256 is None or target.iteration is None:
+        return
+    trained = target.adapter_dir or target.model_dir
+    try:
+        actual = tree_digest([trained])
+    except DigestError as exc:
+        raise EvalStepError(f"cannot hash {trained}: {exc}", FailureKind.ENVIRONMENT) from exc
+    if actual != request.inputs_sha256:
+        raise EvalStepError(
+            f"the model in {trained} is not the one iteration {target.iteration}'s training "
+            "reported (its digest differs): it changed after training; refusing to score it",
+            FailureKind.ENVIRONMENT,
+        )
 
 
 def result_file(request: StepRequest, layout: CampaignLayout, split: Split) -> Path:

@@ -372,6 +372,9 @@ class BestScores(Scores):
     item_weights: str | None = Field(None, max_length=4096)
     """Per-item weights of a ratio metric such as micro F1 (ftapi.results.encode_item_weights);
     absent for mean metrics (every item weighs 1)."""
+    model_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    """Digest of the best iteration's trained model: the final test evaluation scores exactly
+    that model."""
 
 
 class Comparison(LenientModel):
@@ -424,6 +427,10 @@ class IterationStatus(LenientModel):
     """Per-item validation scores (encoded), kept until the round is decided."""
     item_weights: str | None = Field(None, max_length=4096)
     """Per-item weights of a ratio metric (encoded), kept with the scores."""
+    plan_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    """Digest of the latest round's plan and training data, as the agent reported it."""
+    model_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    """Digest of the trained model, as the training step reported it."""
     comparison: Comparison | None = None
     attempt: int = Field(0, ge=0)
     """Retries of the current step after infrastructure failures."""

@@ -143,6 +143,9 @@ class StepResult(LenientModel):
     """Prepare steps: the split sizes and the hash of their item ids."""
     judged: dict[Split, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     """Evaluation steps with an LLM judge: items per split the judge decided."""
+    outputs_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    """The digest (``ftapi.digest.tree_digest``) of what the step made for later steps: the
+    agent's plan and training data, the training step's model."""
     llm_cost: float | None = Field(None, ge=0)
     """US dollars spent on LLM calls in this step."""
 

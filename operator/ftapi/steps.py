@@ -111,6 +111,10 @@ class StepRequest(ApiModel):
     """Agent and evaluation steps: what the campaign has spent on LLM calls so far
     (``status.llmCost``), so the step enforces the campaign's LLM budget from the operator's
     books, not from files in the workspace."""
+    inputs_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    """The digest the producing step reported for this step's inputs (smoke and train: the
+    round's plan and data; eval and final: the iteration's model); the worker refuses inputs
+    that hash differently. None: nothing recorded (an older campaign, or the base model)."""
     split_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     """Evaluation steps: the hash of the split item ids recorded at prepare; the evaluator
     refuses to score items that hash differently (None: campaigns prepared before hashes)."""

@@ -119,6 +119,16 @@ class CampaignLayout:
     def plan_file(self, iteration: int, repair_round: int) -> Path:
         return self.round_dir(iteration, repair_round) / "plan.json"
 
+    def plan_inputs(self, iteration: int, repair_round: int) -> list[Path]:
+        """What the agent hands the trainer: the plan and the training data files (their
+        digest travels through the status, ``ftapi.digest``)."""
+        data = self.data_dir(iteration, repair_round)
+        return [
+            self.plan_file(iteration, repair_round),
+            data / "train.json",
+            data / "dataset_info.json",
+        ]
+
     def data_dir(self, iteration: int, repair_round: int) -> Path:
         return self.round_dir(iteration, repair_round) / "data"
 

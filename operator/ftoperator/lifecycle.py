@@ -234,6 +234,7 @@ class _Decider:
             attempt=attempt,
             splits=splits or [],
             llm_spent_usd=(self.status.llm_cost if step in (StepKind.AGENT, *EVAL_STEPS) else 0.0),
+            inputs_sha256=self.inputs_digest(step, it),
             split_sha256=(
                 self.status.evaluation_set.sha256
                 if step in EVAL_STEPS and self.status.evaluation_set is not None
@@ -242,6 +243,17 @@ class _Decider:
             spec=self.spec,
             **extra,
         )
+
+    def inputs_digest(self, step: StepKind, it: IterationStatus | None) -> str | None:
+        """What the step's inputs must hash to: the round's plan and data for smoke and
+        train, the iteration's model for its evaluation, the best model for the final one."""
+        if step in (StepKind.SMOKE, StepKind.TRAIN) and it is not None:
+            return it.plan_sha256
+        if step is StepKind.EVAL and it is not None:
+            return it.model_sha256
+        if step is StepKind.FINAL and self.status.best is not None:
+            return self.status.best.model_sha256
+        return None
 
     def history(self) -> list[IterationNote]:
         """The operator's verdicts on finished iterations, for the next agent."""
@@ -525,6 +537,7 @@ class _Decider:
             return
         it.hypothesis = (result.hypothesis or "")[:2048] or it.hypothesis
         it.method = result.method or it.method
+        it.plan_sha256 = result.outputs_sha256
         it.phase = IterationPhase.SMOKE
         it.message = f"smoke run of round {it.repair_rounds}"
 
@@ -559,6 +572,7 @@ class _Decider:
             )
             return
         it.train_loss = outcome.result.train_loss
+        it.model_sha256 = outcome.result.outputs_sha256
         it.phase = IterationPhase.EVALUATING
         it.message = "evaluating on validation"
 
@@ -620,6 +634,7 @@ class _Decider:
                     validation=winner.validation,
                     item_scores=winner.item_scores,
                     item_weights=winner.item_weights,
+                    model_sha256=winner.model_sha256,
                 )
                 self.event(
                     "NewBest",

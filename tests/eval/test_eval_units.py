@@ -440,3 +440,24 @@ class TestJudge:
         )
         assert llm_judge_equivalent("71", "70", config) is None
         assert json.loads((tmp_path / "calls.jsonl").read_text())["error"]
+
+
+def test_a_model_changed_after_training_is_not_scored(campaign: Campaign) -> None:
+    from ftapi.digest import tree_digest
+    from fteval.targets import check_model_digest
+
+    output = campaign.layout.train_dir(2) / "output"
+    output.mkdir(parents=True)
+    (output / "config.json").write_text("{}", encoding="utf-8")
+    (output / "model.safetensors").write_bytes(b"trained")
+    relative = str(output.relative_to(campaign.paths.workspace))
+    result = TrainingResult(mode="full", ok=True, output_dir=relative)
+    (output.parent / "result.json").write_text(result.model_dump_json(), encoding="utf-8")
+    request = campaign.request(StepKind.FINAL, 2).model_copy(
+        update={"inputs_sha256": tree_digest([output])}
+    )
+    target = resolve_target(request, campaign.layout)
+    check_model_digest(request, target)  # the model its training reported
+    (output / "model.safetensors").write_bytes(b"swapped for one trained on the test set")
+    with pytest.raises(EvalStepError, match="not the one iteration 2's training reported"):
+        check_model_digest(request, target)

@@ -289,3 +289,22 @@ class TestTinyModel:
         assert (other / "model.safetensors").read_bytes() != (
             again / "model.safetensors"
         ).read_bytes()
+
+
+def test_a_plan_changed_after_the_agent_reported_it_is_not_trained_on(campaign) -> None:
+    """A script's child rewrote plan.json after the agent's step: the digest the agent
+    reported (kept by the operator) no longer matches, and the trainer refuses."""
+    from ftapi.digest import tree_digest
+    from ftapi.steps import StepKind
+    from fttrainer.main import StepFailure, train
+
+    campaign.write_plan(0, {"learning_rate": 1e-4})
+    reported = tree_digest(campaign.layout.plan_inputs(0, 0))
+    plan_file = campaign.layout.plan_file(0, 0)
+    tampered = json.loads(plan_file.read_text())
+    tampered["trainingConfig"]["push_to_hub"] = True
+    plan_file.write_text(json.dumps(tampered))
+    request = campaign.request(StepKind.TRAIN, 0).model_copy(update={"inputs_sha256": reported})
+    with pytest.raises(StepFailure, match="changed after the agent validated them") as caught:
+        train(request)
+    assert caught.value.kind is FailureKind.DATA

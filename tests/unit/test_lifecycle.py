@@ -465,3 +465,26 @@ def test_every_request_names_the_campaigns_uid_so_its_workspace_folder_is_its_ow
     world = World(ftc)
     world.run()
     assert {c.request.campaign_uid for c in world.created} == {"abc-123"}
+
+
+def test_each_consumer_gets_the_digest_its_producer_reported():
+    plan, model = "a" * 64, "b" * 64
+
+    def outcome(create: CreateJob) -> StepResult | None:
+        req = create.request
+        if req.step is StepKind.AGENT:
+            return ok(req.step, hypothesis="h", method="lora", outputs_sha256=plan)
+        if req.step is StepKind.TRAIN:
+            return ok(req.step, train_loss=1.0, outputs_sha256=model)
+        return None
+
+    world = World(campaign(budget={"maxIterations": 2}), outcome)
+    status = world.run().status
+    assert status.phase is Phase.SUCCEEDED
+    digests = {
+        (c.request.step, c.request.iteration): c.request.inputs_sha256 for c in world.created
+    }
+    assert digests[(StepKind.SMOKE, 0)] == digests[(StepKind.TRAIN, 1)] == plan
+    assert digests[(StepKind.EVAL, 0)] == digests[(StepKind.EVAL, 1)] == model
+    assert digests[(StepKind.FINAL, 1)] == model == status.best.model_sha256
+    assert digests[(StepKind.BASELINE, None)] is None and digests[(StepKind.AGENT, 0)] is None

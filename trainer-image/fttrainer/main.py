@@ -33,6 +33,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from ftapi.digest import DigestError, tree_digest
 from ftapi.errors import format_validation_error
 from ftapi.plan import Plan
 from ftapi.results import FailureKind, StepResult, TrainingResult
@@ -78,6 +79,13 @@ class RunPaths:
     deepspeed_file: Path
     log_file: Path
     result_file: Path
+
+
+def _digest(paths: list[Path]) -> str | None:
+    try:
+        return tree_digest(paths)
+    except DigestError:
+        return None
 
 
 def finite(value: float | None) -> float | None:
@@ -136,6 +144,14 @@ def train(request: StepRequest, *, merge: bool = False, timeout: float | None = 
     paths = run_paths(request, layout)
     mode: Mode = "smoke" if request.step is StepKind.SMOKE else "full"
     assert request.iteration is not None
+    inputs = layout.plan_inputs(request.iteration, request.repair_round)
+    if request.inputs_sha256 is not None and _digest(inputs) != request.inputs_sha256:
+        raise StepFailure(
+            FailureKind.DATA,
+            f"the plan or its training data of iteration {request.iteration} round "
+            f"{request.repair_round} changed after the agent validated them (their digest is "
+            "not the one the agent reported): refusing to train on them",
+        )
     plan = load_plan(layout.plan_file(request.iteration, request.repair_round))
     started = time.monotonic()
     try:
@@ -155,6 +171,9 @@ def train(request: StepRequest, *, merge: bool = False, timeout: float | None = 
     result.runtime_seconds = round(time.monotonic() - started, 2)
     paths.step_dir.mkdir(parents=True, exist_ok=True)
     paths.result_file.write_text(result.model_dump_json(indent=2), encoding="utf-8")
+    model_digest = None
+    if result.ok and mode == "full" and result.output_dir:
+        model_digest = tree_digest([Path(request.paths.workspace) / result.output_dir])
     return StepResult(
         step=request.step,
         ok=result.ok,
@@ -164,6 +183,7 @@ def train(request: StepRequest, *, merge: bool = False, timeout: float | None = 
         method=plan.method,
         train_loss=finite(result.final_loss),
         steps=result.steps,
+        outputs_sha256=model_digest,
     )
 
 
