@@ -22,11 +22,11 @@ from fteval.adapters import EvalItem, get_adapter
 from fteval.adapters.chemcot import (
     ORACLE_DIR_ENV,
     ChemJudgement,
+    UnsupportedPropertyError,
     esol,
     parse_mol_und,
     parse_reaction,
 )
-from fteval.chem import UnsupportedPropertyError
 
 BENCHMARKS = {
     "chemcotbench_mol_und": "mol_und",

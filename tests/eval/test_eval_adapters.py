@@ -11,7 +11,7 @@ from fixtures.answers import CASES, Case
 
 from ftapi.catalog import BENCHMARKS
 from fteval.adapters import ADAPTERS, EvalItem, Judgement, MissingAdapterError, get_adapter
-from fteval.chem import UnsupportedPropertyError
+from fteval.adapters.chemcot import UnsupportedPropertyError
 
 ALL_CASES = [
     pytest.param(key, case, id=f"{key}-{case.kind}-{number}")

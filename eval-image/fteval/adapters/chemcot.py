@@ -36,13 +36,16 @@ from typing import Any
 
 from ftapi.catalog import AnswerFormat, Metric
 from fteval.adapters.base import Adapter, EvalItem, Judgement, weighted_mean
-from fteval.chem import UnsupportedPropertyError
 
 ORACLE_DIR_ENV = "FT_ORACLE_DIR"
 """Directory of the trained DRD2/JNK3/GSK3-beta oracle models (``<model cache>/oracles``)."""
 ORACLE_PROPERTIES = ("drd2", "jnk3", "gsk3b")
 MAX_WEIGHT = 63.75
 """Largest per-item weight the results encoding carries (``ftapi.results``)."""
+
+
+class UnsupportedPropertyError(ValueError):
+    """A property this image cannot compute (never a silent 0)."""
 
 
 @dataclass(frozen=True)
