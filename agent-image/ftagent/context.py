@@ -9,14 +9,13 @@ base model's description, the token counter, the history and the campaign's seed
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from ftagent.errors import EnvironmentFailure, RequestError
+from ftagent.errors import RequestError
 from ftagent.history import History, load_history
-from ftagent.leakcheck import load_leak_index
+from ftagent.leakcheck import load_fingerprints, load_leak_index
 from ftagent.model_info import ModelInfo, describe_model
 from ftagent.rawdata import RawDatasetFiles, discover
 from ftagent.tokens import TokenCounter
@@ -140,14 +139,4 @@ class AgentContext:
     def excluded(self) -> frozenset[str]:
         """Fingerprints of every evaluation item (prepare's exclusion list): the built-in
         recipes never train on a row that matches one."""
-        path = self.layout.exclusion_file(self.spec.benchmark)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise EnvironmentFailure(
-                f"{path} is missing: the prepare step did not write the evaluation items' "
-                "fingerprints, so training data cannot be checked against them"
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise EnvironmentFailure(f"{path} is not JSON: {exc.msg}") from exc
-        return frozenset(str(f) for f in data.get("fingerprints", []))
+        return load_fingerprints(self.layout.exclusion_file(self.spec.benchmark))

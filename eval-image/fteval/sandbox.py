@@ -7,20 +7,15 @@ wall-clock timeout, after which (and after every run) its whole process group is
 pod's own NetworkPolicy and read-only root filesystem remain the real boundary; this keeps a
 runaway script from hurting the evaluation.
 
-Two ways to read what the code drew:
-
-- :func:`run_plot_capture` (the TableBench adapter's): the y arguments the code passed to
-  ``plt.bar``, ``plt.plot`` and ``plt.scatter``, recorded exactly as the visualization
-  evaluator of the OpenCompass fork RD-Agent runs records them (``TableBenchVisualization
-  Evaluator._execute_code``), for comparison with the item's ``y_references``.
-- :func:`run_chart_code`: every drawn artist (line y-values, bar heights, pie wedge shares,
-  scatter points), so two programs can be compared by the charts they draw.
+:func:`run_plot_capture` reads what the code drew: the y arguments it passed to ``plt.bar``,
+``plt.plot`` and ``plt.scatter``, recorded exactly as the visualization evaluator of the
+OpenCompass fork RD-Agent runs records them (``TableBenchVisualizationEvaluator.
+_execute_code``), for comparison with the item's ``y_references``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import signal
@@ -32,95 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_TIMEOUT = 30.0
 MEMORY_LIMIT = 4 * 1024**3
 FILE_SIZE_LIMIT = 64 * 1024**2
-
-_HARNESS = r"""
-import json, socket, sys
-
-class _NoSocket(socket.socket):
-    def connect(self, *args, **kwargs):
-        raise OSError("network access is disabled in the evaluation sandbox")
-    connect_ex = connect
-
-def _refuse(*args, **kwargs):
-    raise OSError("network access is disabled in the evaluation sandbox")
-
-socket.socket = _NoSocket
-socket.create_connection = _refuse
-
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-plt.show = lambda *args, **kwargs: None
-
-source = open("candidate.py", encoding="utf-8").read()
-try:
-    exec(compile(source, "candidate.py", "exec"), {"__name__": "__main__"})
-except SystemExit:
-    pass
-
-from matplotlib.patches import Rectangle, Wedge
-
-def _floats(values):
-    out = []
-    for value in values:
-        try:
-            out.append(round(float(value), 2))
-        except (TypeError, ValueError):
-            out.append(None)
-    return out
-
-series = []
-for number in plt.get_fignums():
-    figure = plt.figure(number)
-    for axes in figure.axes:
-        for line in axes.get_lines():
-            series.append(["line", _floats(line.get_ydata())])
-        bars = [p for p in axes.patches if isinstance(p, Rectangle)]
-        if bars:
-            same_height = all(p.get_height() == bars[0].get_height() for p in bars)
-            same_width = all(p.get_width() == bars[0].get_width() for p in bars)
-            horizontal = same_height and not same_width
-            values = [p.get_width() if horizontal else p.get_height() for p in bars]
-            series.append(["bar", _floats(values)])
-        wedges = [p for p in axes.patches if isinstance(p, Wedge)]
-        if wedges:
-            series.append(["pie", _floats([(w.theta2 - w.theta1) / 360.0 for w in wedges])])
-        for collection in axes.collections:
-            offsets = getattr(collection, "get_offsets", lambda: [])()
-            if len(offsets):
-                series.append(["scatter", _floats([point[1] for point in offsets])])
-with open("chart.json", "w", encoding="utf-8") as handle:
-    json.dump(series, handle)
-"""
-
-
-@dataclass(frozen=True)
-class ChartRun:
-    """What one program drew, or why it could not run."""
-
-    ok: bool
-    series: list[list[Any]] = field(default_factory=list)
-    """``[kind, values]`` for every line, bar group, pie and scatter drawn."""
-    error: str = ""
-
-    def signature(self) -> list[tuple[str, tuple[Any, ...]]]:
-        """The drawn data, order-independent, for comparing two charts."""
-        return sorted((str(kind), tuple(values)) for kind, values in self.series)
-
-
-def write_table_csv(table: Any, path: Path) -> None:
-    """Write a TableBench table (``{"columns": [...], "data": [[...]]}``) as CSV."""
-    if isinstance(table, str):
-        table = json.loads(table)
-    if not isinstance(table, dict) or "columns" not in table or "data" not in table:
-        raise ValueError('a table must be {"columns": [...], "data": [[...], ...]}')
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(table["columns"])
-        writer.writerows(table["data"])
 
 
 def _limits() -> None:  # runs in the child before exec
@@ -177,36 +85,6 @@ def _run_isolated(folder: Path, script: str, timeout: float) -> tuple[int | None
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-
-
-def run_chart_code(code: str, table: Any | None, timeout: float = DEFAULT_TIMEOUT) -> ChartRun:
-    """Run ``code`` in the sandbox (with ``table.csv`` when a table is given)."""
-    with tempfile.TemporaryDirectory(prefix="fteval-sandbox-") as tmp:
-        folder = Path(tmp)
-        (folder / "candidate.py").write_text(code, encoding="utf-8")
-        (folder / "harness.py").write_text(_HARNESS, encoding="utf-8")
-        if table is not None:
-            write_table_csv(table, folder / "table.csv")
-        status, output = _run_isolated(folder, "harness.py", timeout)
-        if status is None:
-            return ChartRun(ok=False, error=f"timed out after {timeout:.0f}s")
-        if status != 0:
-            return ChartRun(ok=False, error=output or f"exit {status}")
-        try:
-            series = json.loads((folder / "chart.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            return ChartRun(ok=False, error=f"no chart data: {exc}")
-        return ChartRun(ok=True, series=series)
-
-
-def same_chart(candidate: ChartRun, reference: ChartRun) -> bool:
-    """True when the candidate ran and drew the reference's data (and something at all)."""
-    return (
-        candidate.ok
-        and reference.ok
-        and bool(reference.series)
-        and (candidate.signature() == reference.signature())
-    )
 
 
 # ----------------------------------------------------------------------------- plot capture

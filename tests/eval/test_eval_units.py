@@ -21,7 +21,7 @@ from fteval.items import load_items, read_splits, split_items
 from fteval.judge import JudgeConfig, judge_from_spec, llm_judge_equivalent
 from fteval.occonfig import DatasetSpec, ModelSpec, dataset_dict, model_dict, render_config
 from fteval.prompts import build_prompt, choose_shots
-from fteval.sandbox import run_chart_code
+from fteval.sandbox import run_plot_capture
 from fteval.targets import requested_splits, resolve_target, result_file
 
 
@@ -397,12 +397,12 @@ class TestSamplesPerItem:
 class TestSandbox:
     def test_network_is_refused(self) -> None:
         code = "import socket\nsocket.create_connection(('127.0.0.1', 80))"
-        run = run_chart_code(code, None, timeout=20)
-        assert not run.ok and "network access is disabled" in run.error
+        run = run_plot_capture(code, None, timeout=20)
+        assert not run.executed and "network access is disabled" in run.error
 
     def test_runaway_code_times_out(self) -> None:
-        run = run_chart_code("while True:\n    pass", None, timeout=3)
-        assert not run.ok and "timed out" in run.error
+        run = run_plot_capture("while True:\n    pass", None, timeout=3)
+        assert not run.executed and "timeout" in run.error
 
 
 class TestJudge:
