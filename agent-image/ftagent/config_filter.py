@@ -196,8 +196,7 @@ def filter_config(
         except ValueError as exc:
             drop(key, str(exc))
             continue
-        if bound.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+        value = bound.coerce(value)
         if problem := bound.check(value):
             drop(key, problem)
             continue

@@ -29,6 +29,21 @@ class Bound:
     choices: tuple[str, ...] = ()
     pattern: str | None = None
 
+    def coerce(self, value: Any) -> Any:
+        """``value`` as this kind (numbers written as text, ``"true"``/``"false"``); other
+        values are returned unchanged for :meth:`check` to refuse."""
+        if isinstance(value, str) and self.kind in ("int", "float"):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                return value
+            return int(number) if self.kind == "int" and number.is_integer() else number
+        if isinstance(value, str) and self.kind == "bool":
+            return {"true": True, "false": False}.get(value.strip().lower(), value)
+        if self.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+
     def check(self, value: Any) -> str | None:
         """Why ``value`` is not allowed, or None."""
         if self.kind == "bool":
@@ -149,6 +164,7 @@ def allowed_hyperparameters(config: Mapping[str, Any]) -> tuple[dict[str, Any], 
         if bound is None:
             dropped[str(key)] = "not an allowed training hyper-parameter"
             continue
+        value = bound.coerce(value)
         problem = bound.check(value)
         if problem:
             dropped[str(key)] = problem

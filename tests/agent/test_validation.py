@@ -166,7 +166,7 @@ def test_nothing_left_is_a_data_error() -> None:
 
 
 def test_leak_index_is_required(tmp_path: Path) -> None:
-    with pytest.raises(EnvironmentFailure, match="the leak index .* is missing"):
+    with pytest.raises(EnvironmentFailure, match=r"the leak index .* is missing"):
         load_leak_index(tmp_path / "aime25-leaks-v100-t100.json")
 
 

@@ -222,6 +222,7 @@ def _train(
         config = rendered.config
         for key, why in sorted(rendered.dropped.items()):
             print(f"fttrainer: plan key {key!r} not used: {why}", file=sys.stderr)
+        unused = ", ".join(sorted(rendered.dropped))
     except (ConfigError, UnknownFamilyError) as exc:
         raise StepFailure(FailureKind.CONFIG, str(exc)) from exc
 
@@ -279,7 +280,8 @@ def _train(
             "ok": True,
             "output_dir": _relative(paths.output_dir, workspace),
             "adapter": plan.method.value == "lora",
-            "message": f"{mode} run: {steps} steps, final loss {history[-1].loss:.4f}",
+            "message": f"{mode} run: {steps} steps, final loss {history[-1].loss:.4f}"
+            + (f"; plan keys not used (not allowed): {unused}" if unused else ""),
         }
     )
     if merge and mode == "full" and result.adapter:
