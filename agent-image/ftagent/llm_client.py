@@ -6,8 +6,10 @@ pool's models in order and moves to the next on any error. At most ``maxWorkers`
 once. The cost of every call comes from litellm (the response's hidden ``response_cost``,
 else ``litellm.completion_cost``) and is added to a :class:`CostMeter`, which refuses further
 calls once the campaign's ``costBudgetUsd`` (spend of earlier steps included) is reached. The
-API key is read from ``FT_LLM_API_KEY`` only (the operator mounts the Secret there).
-litellm is imported on first use, so the search planner never pays for it.
+API key is read from ``FT_LLM_API_KEY`` only (the operator mounts the Secret there); it stays
+in the agent process: generated scripts reach the models through the agent's LLM gateway
+(:mod:`ftagent.gateway`), never with the key. litellm is imported on first use, so the search
+planner never pays for it.
 """
 
 from __future__ import annotations
@@ -98,6 +100,37 @@ def _short(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:300]
 
 
+def load_litellm() -> Any:
+    """litellm, configured for the agent (offline price table, no debug banners)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.drop_params = True  # e.g. response_format on providers without it
+    return litellm
+
+
+def response_cost(response: Any) -> float:
+    """US dollars of one litellm response (its hidden ``response_cost``, else
+    ``litellm.completion_cost``; 0 for a model missing from litellm's price table)."""
+    hidden = getattr(response, "_hidden_params", None) or {}
+    cost = hidden.get("response_cost")
+    if cost is None:
+        try:
+            cost = load_litellm().completion_cost(completion_response=response)
+        except Exception as exc:  # a model missing from litellm's price table
+            log.warning("no cost known for %s: %s", getattr(response, "model", "?"), exc)
+            cost = 0.0
+    return float(cost or 0.0)
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` (the API key) masked."""
+    if secret and len(secret) >= 4:
+        return text.replace(secret, "***")
+    return text
+
+
 class LlmClient:
     """Calls the pools with fallback, bounded concurrency and cost accounting."""
 
@@ -121,24 +154,11 @@ class LlmClient:
 
     def _lib(self) -> Any:
         if self._litellm is None:
-            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-            import litellm
-
-            litellm.suppress_debug_info = True
-            litellm.drop_params = True  # e.g. response_format on providers without it
-            self._litellm = litellm
+            self._litellm = load_litellm()
         return self._litellm
 
     def _cost(self, response: Any) -> float:
-        hidden = getattr(response, "_hidden_params", None) or {}
-        cost = hidden.get("response_cost")
-        if cost is None:
-            try:
-                cost = self._lib().completion_cost(completion_response=response)
-            except Exception as exc:  # a model missing from litellm's price table
-                log.warning("no cost known for %s: %s", getattr(response, "model", "?"), exc)
-                cost = 0.0
-        return float(cost or 0.0)
+        return response_cost(response)
 
     def complete(
         self,
@@ -174,8 +194,9 @@ class LlmClient:
                         **extra,
                     )
             except Exception as exc:
-                log.warning("model %s failed: %s", model, _short(exc))
-                errors.append(f"{model}: {type(exc).__name__}: {_short(exc)}")
+                short = scrub(_short(exc), self.api_key)
+                log.warning("model %s failed: %s", model, short)
+                errors.append(f"{model}: {type(exc).__name__}: {short}")
                 continue
             cost = self._cost(response)
             self.meter.add(cost)

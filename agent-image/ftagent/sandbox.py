@@ -1,35 +1,117 @@
-"""Run generated (untrusted) code: a subprocess with a hard timeout, a memory limit and a
-scrubbed environment, in a work folder inside the round folder.
+"""Run generated (untrusted) code outside the agent's trust boundary.
 
-The child gets only ``PATH``, ``HOME`` (= the work folder) and, when the script uses the LLM
-helper (:mod:`ftagent.script_api`), the LLM endpoint, key and models. Its address space is
-capped with ``RLIMIT_AS``, core dumps and huge files are refused, it runs in its own session
-so a timeout kills its whole process group, and Python runs isolated (``-I``: no user site,
-no ``PYTHON*`` variables, the script's folder not on ``sys.path``). Its output file is read back
-and validated by the caller, never trusted. Used by the LLM planner's data-script loop.
+LLM-written scripts run under Debian's bubblewrap (``bwrap``), in their own Linux namespaces:
+
+- ``--unshare-all``: no network (an empty loopback of its own: the host's 127.0.0.1 and the
+  internet are unreachable), its own PID namespace (it cannot see the agent or signal it), IPC
+  and UTS namespaces, a user namespace when the agent is not root, no capabilities and no new
+  privileges. The only way out is the LLM gateway's Unix socket (:mod:`ftagent.gateway`), whose
+  folder is bound in read-only.
+- Filesystem: the host's root read-only (``--ro-bind / /``), a fresh ``/tmp``, its own
+  ``/proc`` (the agent's ``/proc/<pid>/environ``, which holds the LLM key, does not exist
+  there) and a minimal ``/dev``. The campaign folders (workspace), the dataset and model caches
+  and the agent's home are hidden behind empty tmpfs mounts; the script's scratch folder is the
+  only writable bind, the raw datasets and the script itself are bound back read-only.
+- Environment: ``--clearenv``, then only ``PATH``, ``HOME`` (= the scratch folder) and what the
+  caller passes (``FT_LLM_GATEWAY_SOCKET``). No script ever gets ``FT_LLM_API_KEY``.
+- Limits, set inside the sandbox before the script starts: ``RLIMIT_AS`` (memory),
+  ``RLIMIT_CPU``, ``RLIMIT_FSIZE`` (2 GiB files), no core dumps and ``RLIMIT_NPROC`` (256
+  processes, a fork bomb stops there). Linux does not enforce ``RLIMIT_NPROC`` for kernel uid 0
+  (a root-mapped user namespace included), so when the agent runs as root (a developer
+  machine, CI) the launcher becomes ``nobody`` (uid 65534) inside the sandbox before the script
+  starts: the scratch folder and the gateway's folder are handed to that user, and folders only
+  root may enter on the way to the interpreter (root's 0700 home) are replaced by tmpfs mounts
+  with the needed paths bound back. The agent image runs as uid 10001, kept by bubblewrap's
+  user namespace.
+- Lifetime: nothing outlives the run. When the script exits, the namespace's init exits and
+  the kernel kills every process left in the PID namespace (a double-forked, ``setsid`` child
+  included); on a timeout the agent kills bubblewrap's process group, and ``--die-with-parent``
+  takes the namespace down with it (also when the agent itself dies).
+- Python runs isolated (``-I``: no user site, no ``PYTHON*`` variables, the script's folder not
+  on ``sys.path``); its output is read back and validated by the caller, never trusted.
+
+When bubblewrap cannot run (not installed, or user namespaces disabled), generated code is
+refused (:class:`SandboxUnavailable`, an environment failure naming the fix) unless the user
+explicitly opts out with ``FT_UNSAFE_NO_SANDBOX=1``: then scripts run as a plain subprocess
+with a scrubbed environment, the same rlimits and their own session (killed on timeout), and a
+warning is logged for every run; such a script can read the agent's key from ``/proc``, reach
+the network and write anywhere the agent can.
+
+On the cluster, the agent image runs the same bubblewrap path when the pod allows it (user
+namespaces, and a seccomp profile permitting ``unshare``); otherwise generated code is refused
+as above. The cluster design is a separate container: the script runs in a sandbox container
+of the agent pod (non-root, read-only root filesystem, all capabilities dropped, no Secret, no
+service-account token) that shares only the scratch folder and the gateway's socket folder
+(emptyDir volumes) with the agent container and is stopped with the step. Containers of a pod
+share its network namespace, so that container can still reach what the pod's NetworkPolicy
+lets the agent reach: egress to the configured LLM endpoint (and DNS) only, without the key,
+which lives only in the agent container. An endpoint that answers without a key would be
+reachable unmetered from there; bubblewrap inside that container, or a pod of its own with a
+deny-all NetworkPolicy (and the gateway on TCP), closes that.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from ftagent.errors import EnvironmentFailure
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 900
 DEFAULT_MEMORY_MB = 4096
+DEFAULT_MAX_PROCESSES = 256
+"""Processes (and threads) the sandbox's user may have at once (RLIMIT_NPROC)."""
 MAX_FILE_BYTES = 2 * 1024**3
 """Largest file the script may write (RLIMIT_FSIZE)."""
 TAIL_CHARS = 3000
+UNSAFE_ENV = "FT_UNSAFE_NO_SANDBOX"
+"""Set to 1 to run generated code without bubblewrap (no isolation; see the docstring)."""
+SANDBOX_UID = 65534
+"""The user scripts run as when the agent runs as root (``nobody``)."""
+PROBE_TIMEOUT_S = 20
+TMP_BYTES = 2 * 1024**3
+"""Size of the sandbox's own /tmp (a tmpfs)."""
+
+FIX = (
+    "install bubblewrap (Debian/Ubuntu: apt-get install -y bubblewrap) on a host that allows "
+    "user namespaces, or set FT_UNSAFE_NO_SANDBOX=1 to run LLM-written scripts without "
+    "isolation (they can then read the LLM key, reach the network and write anywhere the "
+    "agent can)"
+)
+
+_LAUNCHER = """\
+import os, resource, sys
+memory, cpu, fsize, nproc, uid = (int(x) for x in sys.argv[1:6])
+if uid >= 0 and os.getuid() == 0:
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+os.execv(sys.executable, [sys.executable, "-I", sys.argv[6]])
+"""
+"""Runs inside the sandbox: becomes ``nobody`` when started as root (which also drops the
+last capabilities), sets the limits, then becomes the script."""
+
+
+class SandboxUnavailable(EnvironmentFailure):
+    """Generated code cannot be isolated here and the user did not opt out."""
 
 
 @dataclass(frozen=True)
@@ -62,17 +144,186 @@ class SandboxResult:
 
 
 def scrubbed_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """PATH and HOME only, plus ``extra`` (the LLM endpoint when the script needs it)."""
+    """PATH and HOME only, plus ``extra`` (the gateway's socket when the script needs it)."""
     env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), "HOME": str(home)}
     env.update(extra or {})
     return env
 
 
-def _limits(memory_bytes: int, cpu_seconds: int) -> None:
+# ---------------------------------------------------------------------- availability
+
+
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _namespaces() -> list[str]:
+    """bwrap's isolation flags. As root: every namespace but the user namespace (a root-mapped
+    user namespace would still be kernel uid 0, which RLIMIT_NPROC exempts), only the
+    capabilities the launcher needs to become ``nobody`` (dropped by that setuid); otherwise
+    ``--unshare-all`` (user namespace included) and no capabilities. Both with no new privileges
+    (bwrap sets it: setuid binaries do not elevate)."""
+    common = ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    if _as_root():
+        unshare = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
+        caps = ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        return [*unshare, "--unshare-cgroup-try", *common, *caps]
+    return ["--unshare-all", *common]
+
+
+@functools.lru_cache(maxsize=1)
+def sandbox_problem() -> str | None:
+    """Why bubblewrap cannot isolate scripts here (None when it can); probed once."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "bubblewrap (bwrap) is not installed"
+    command = [bwrap, *_namespaces(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+    try:
+        probe = subprocess.run(
+            [*command, "--", "/bin/true"],
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_S,
+            check=False,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"bwrap could not start: {exc}"
+    if probe.returncode != 0:
+        detail = probe.stderr.strip().splitlines()
+        return "bwrap cannot create its namespaces here" + (f" ({detail[-1]})" if detail else "")
+    return None
+
+
+def unsafe_opt_out() -> bool:
+    return os.environ.get(UNSAFE_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def require_sandbox() -> bool:
+    """True when scripts will run under bubblewrap, False when the user opted out of the
+    sandbox (logged as a warning); SandboxUnavailable (with the fix) otherwise."""
+    problem = sandbox_problem()
+    if problem is None:
+        return True
+    if unsafe_opt_out():
+        log.warning(
+            "%s=1: LLM-written scripts run WITHOUT a sandbox (%s); they can read the LLM key, "
+            "reach the network and write anywhere the agent can",
+            UNSAFE_ENV,
+            problem,
+        )
+        return False
+    raise SandboxUnavailable(f"LLM-written code refused: {problem}; to fix it, {FIX}")
+
+
+# ---------------------------------------------------------------------- bubblewrap
+
+
+def _resolved(paths: Iterable[Path | str]) -> list[Path]:
+    out = []
+    for path in paths:
+        resolved = Path(os.path.realpath(path))
+        if resolved.exists() and resolved not in out:
+            out.append(resolved)
+    return out
+
+
+def _under(path: Path, roots: Iterable[Path]) -> bool:
+    return any(path == root or root in path.parents for root in roots)
+
+
+def _runtime_paths() -> list[Path]:
+    """What the interpreter and ``ftagent.script_api`` need to read."""
+    import ftagent
+    import ftapi
+
+    paths: list[Path | str] = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
+    paths.append(Path(os.path.realpath(sys.executable)).parent)
+    paths += [Path(ftagent.__file__).parent, Path(ftapi.__file__).parent]
+    return _resolved(paths)
+
+
+def _closed_ancestors(paths: Iterable[Path], covered: list[Path]) -> list[Path]:
+    """Folders on the way to ``paths`` that ``nobody`` may not enter (root's 0700 home): they
+    get a tmpfs with the needed paths bound back."""
+    closed: list[Path] = []
+    for path in paths:
+        for folder in reversed(path.parents):
+            if folder == Path("/") or _under(folder, covered + closed):
+                continue
+            with contextlib.suppress(OSError):
+                if not folder.stat().st_mode & 0o001:
+                    closed.append(folder)
+    return closed
+
+
+def _hand_over(paths: Iterable[Path]) -> None:
+    """Give folders (recursively) to the sandbox user (only when the agent runs as root)."""
+    for root in paths:
+        os.chown(root, SANDBOX_UID, SANDBOX_UID)
+        for folder, dirs, files in os.walk(root):
+            for name in (*dirs, *files):
+                with contextlib.suppress(FileNotFoundError):
+                    path = os.path.join(folder, name)
+                    os.chown(path, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
+
+
+def bwrap_command(
+    command: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    writable: Sequence[Path] = (),
+    read_only: Sequence[Path] = (),
+    hide: Sequence[Path | str] = (),
+) -> list[str]:
+    """The bubblewrap command line that runs ``command`` as described in the docstring."""
+    bwrap = shutil.which("bwrap") or "bwrap"
+    args = [bwrap, *_namespaces(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+    args += ["--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
+    tmpfs = [Path("/tmp")]
+    covered = [*tmpfs, Path("/proc"), Path("/dev")]
+    binds = [(p, "--bind") for p in _resolved(writable)]
+    binds += [(p, "--ro-bind") for p in _resolved([*read_only, *_runtime_paths()])]
+    bound = [path for path, _ in binds]
+    masks = [p for p in _resolved([*hide, Path.home()]) if p != Path("/")]
+    if _as_root():
+        masks += _closed_ancestors(bound, covered + masks)
+    for mask in sorted(set(masks), key=lambda p: len(p.parts)):
+        if mask.is_dir() and not _under(mask, covered):
+            args += ["--perms", "0755", "--tmpfs", str(mask)]
+            tmpfs.append(mask)
+            covered.append(mask)
+    # Folders on the way to a bind inside a tmpfs: created enterable for the sandbox user.
+    folders = {
+        folder
+        for path in bound
+        for folder in path.parents
+        if _under(folder, tmpfs) and folder not in tmpfs and not _under(folder, bound)
+    }
+    for folder in sorted(folders, key=lambda p: len(p.parts)):
+        args += ["--perms", "0755", "--dir", str(folder)]
+    # Outer binds first: a read-only script inside the writable scratch folder stays read-only.
+    done = set()
+    for path, kind in sorted(binds, key=lambda b: (len(b[0].parts), b[1] == "--ro-bind")):
+        if path not in done:
+            done.add(path)
+            args += [kind, str(path), str(path)]
+    args += ["--chdir", str(cwd), "--clearenv"]
+    for key, value in env.items():
+        args += ["--setenv", key, value]
+    return [*args, "--", *command]
+
+
+# ---------------------------------------------------------------------- running
+
+
+def _unsafe_limits(memory_bytes: int, cpu_seconds: int, processes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
 
 
 def _tail(path: Path) -> str:
@@ -93,33 +344,69 @@ def run_script(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     memory_mb: int = DEFAULT_MEMORY_MB,
     env: Mapping[str, str] | None = None,
+    read_only: Sequence[Path] = (),
+    shared: Sequence[Path] = (),
+    hide: Sequence[Path | str] = (),
+    max_processes: int = DEFAULT_MAX_PROCESSES,
     python: str = sys.executable,
 ) -> SandboxResult:
-    """Run ``python -I script`` in ``cwd`` under the limits; stdout/stderr go to files there."""
+    """Run ``python -I script`` in ``cwd`` (its scratch folder, the only writable path) under
+    the limits; stdout/stderr go to files there.
+
+    ``read_only``: more paths the script may read (the raw datasets); ``shared``: folders bound
+    read-only and handed to the sandbox user (the gateway's socket folder); ``hide``: folders
+    replaced by an empty tmpfs (workspace, caches). SandboxUnavailable when bubblewrap cannot
+    run and ``FT_UNSAFE_NO_SANDBOX`` is not set.
+    """
+    sandboxed = require_sandbox()
     cwd.mkdir(parents=True, exist_ok=True)
+    cwd, script = Path(os.path.realpath(cwd)), Path(os.path.realpath(script))
     stdout_path, stderr_path = cwd / "script.stdout", cwd / "script.stderr"
     memory = memory_mb * 1024 * 1024
     cpu = int(timeout_s) + 1
+    environment = scrubbed_env(cwd, env)
+    preexec = None
+    if sandboxed:
+        uid = -1
+        if _as_root():
+            uid = SANDBOX_UID
+            _hand_over([cwd, *_resolved(shared)])
+        limits = [memory, cpu, MAX_FILE_BYTES, max_processes, uid]
+        command = bwrap_command(
+            [python, "-I", "-c", _LAUNCHER, *map(str, limits), str(script)],
+            cwd=cwd,
+            env=environment,
+            writable=[cwd],
+            read_only=[script, *read_only, *shared],
+            hide=hide,
+        )
+    else:
+        log.warning("running %s WITHOUT a sandbox (%s=1)", script.name, UNSAFE_ENV)
+        command = [python, "-I", str(script)]
+
+        def preexec() -> None:
+            # Between fork and exec: only setrlimit calls, no locks taken.
+            _unsafe_limits(memory, cpu, max_processes)
+
     started = time.monotonic()
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         process = subprocess.Popen(
-            [python, "-I", str(script)],
+            command,
             cwd=cwd,
-            env=scrubbed_env(cwd, env),
+            env=environment,  # bwrap itself never holds the agent's variables either
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
             start_new_session=True,
-            # Runs in the child between fork and exec: only setrlimit calls, no locks taken.
-            preexec_fn=lambda: _limits(memory, cpu),
+            preexec_fn=preexec,
         )
         timed_out = False
         try:
             process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             timed_out = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # the session this call started
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)  # bwrap (or the script) and its group
             process.wait()
     result = SandboxResult(
         returncode=process.returncode,
@@ -129,6 +416,10 @@ def run_script(
         stderr_tail=_tail(stderr_path),
     )
     log.info(
-        "script %s: %s in %.1f s", script.name, "ok" if result.ok else "failed", result.seconds
+        "script %s: %s in %.1f s%s",
+        script.name,
+        "ok" if result.ok else "failed",
+        result.seconds,
+        "" if sandboxed else " (unsandboxed)",
     )
     return result

@@ -1,94 +1,95 @@
 """The LLM helper that generated data scripts may import: ``from ftagent.script_api import
 complete, complete_many``.
 
-It runs inside the sandbox (:mod:`ftagent.sandbox`) and rebuilds the agent's
-:class:`~ftagent.llm_client.LlmClient` from environment variables the LLM planner sets for the
-script only: endpoint, key, model pools, concurrency and the campaign's remaining cost budget.
-Every call's cost is appended to a JSON Lines log in the script's folder, which the agent adds
-to the step's LLM cost after the run.
+It runs inside the sandbox (:mod:`ftagent.sandbox`) and holds no key: every call goes to the
+agent's LLM gateway (:mod:`ftagent.gateway`) as an OpenAI-style chat completion over the Unix
+socket named by ``FT_LLM_GATEWAY_SOCKET``, the only variable it reads. The gateway picks the
+models, meters the cost and answers HTTP 429 once the campaign's LLM budget is spent
+(:class:`~ftagent.errors.BudgetExhausted` here).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
 
-from ftagent.llm_client import API_KEY_ENV, CostMeter, LlmClient, LlmSettings, Pool
+import httpx
 
-API_BASE_ENV = "FT_LLM_API_BASE"
-STRONG_ENV = "FT_LLM_STRONG_MODELS"
-WEAK_ENV = "FT_LLM_WEAK_MODELS"
-WORKERS_ENV = "FT_LLM_MAX_WORKERS"
-COST_LIMIT_ENV = "FT_LLM_COST_LIMIT"
-COST_LOG_ENV = "FT_LLM_COST_LOG"
-COST_LOG_NAME = "llm_costs.jsonl"
+from ftagent.errors import BudgetExhausted, LlmError
 
-_log_lock = threading.Lock()
+SOCKET_ENV = "FT_LLM_GATEWAY_SOCKET"
+URL = "http://gateway/v1/chat/completions"
+"""The host part is ignored: the transport connects to the socket."""
+CLIENT_THREADS = 8
+"""Requests ``complete_many`` keeps open at once (the gateway bounds the model calls)."""
+TIMEOUT_S = 1800.0
+
+Pool = Literal["strong", "weak"]
 
 
-def script_env(
-    settings: LlmSettings, api_key: str | None, remaining_budget: float | None
-) -> dict[str, str]:
+def script_env(socket_path: Path | str) -> dict[str, str]:
     """The variables a script needs to use this module (set by the LLM planner)."""
-    env = {
-        STRONG_ENV: json.dumps(list(settings.strong_models)),
-        WEAK_ENV: json.dumps(list(settings.weak_models)),
-        WORKERS_ENV: str(settings.max_workers),
-        COST_LOG_ENV: COST_LOG_NAME,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-    }
-    if settings.api_base:
-        env[API_BASE_ENV] = settings.api_base
-    if api_key:
-        env[API_KEY_ENV] = api_key
-    if remaining_budget is not None:
-        env[COST_LIMIT_ENV] = repr(remaining_budget)
-    return env
-
-
-class _LoggingMeter(CostMeter):
-    def __init__(self, limit: float | None, log_path: str) -> None:
-        super().__init__(limit=limit)
-        self._path = log_path
-
-    def add(self, cost: float) -> None:
-        super().add(cost)
-        with _log_lock, open(self._path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"cost": cost}) + "\n")
+    return {SOCKET_ENV: str(socket_path)}
 
 
 @lru_cache(maxsize=1)
-def _client() -> LlmClient:
-    environ: Mapping[str, str] = os.environ
-    settings = LlmSettings(
-        strong_models=tuple(json.loads(environ.get(STRONG_ENV, "[]"))),
-        weak_models=tuple(json.loads(environ.get(WEAK_ENV, "[]"))),
-        api_base=environ.get(API_BASE_ENV) or None,
-        max_workers=int(environ.get(WORKERS_ENV, "4")),
+def _http() -> httpx.Client:
+    path = os.environ.get(SOCKET_ENV)
+    if not path:
+        raise LlmError(f"no LLM gateway: {SOCKET_ENV} is not set")
+    return httpx.Client(
+        transport=httpx.HTTPTransport(uds=path), timeout=httpx.Timeout(TIMEOUT_S, connect=10)
     )
-    limit = environ.get(COST_LIMIT_ENV)
-    meter = _LoggingMeter(float(limit) if limit else None, environ.get(COST_LOG_ENV, COST_LOG_NAME))
-    return LlmClient(settings, api_key=environ.get(API_KEY_ENV), meter=meter)
+
+
+def chat(messages: Sequence[dict[str, str]], *, pool: Pool | str = "weak", **params: Any) -> str:
+    """One chat completion through the gateway; ``pool`` is ``strong``, ``weak`` or a
+    configured model name. BudgetExhausted once the budget is spent, LlmError otherwise."""
+    try:
+        response = _http().post(URL, json={"model": pool, "messages": list(messages), **params})
+    except httpx.HTTPError as exc:
+        raise LlmError(f"the LLM gateway is unreachable: {exc}") from exc
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = {}
+    if response.status_code != 200:
+        error = payload.get("error") if isinstance(payload, dict) else None
+        message = error.get("message") if isinstance(error, dict) else response.text[:500]
+        text = f"LLM gateway HTTP {response.status_code}: {message}"
+        if response.status_code == 429:
+            raise BudgetExhausted(text)
+        raise LlmError(text)
+    try:
+        return payload["choices"][0]["message"]["content"] or ""
+    except (KeyError, IndexError, TypeError) as exc:
+        raise LlmError("the LLM gateway's reply has no message") from exc
+
+
+def _conversation(prompt: str, system: str | None) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": system}] if system else []
+    return [*messages, {"role": "user", "content": prompt}]
 
 
 def complete(prompt: str, *, pool: Pool = "weak", system: str | None = None) -> str:
     """One completion; ``pool="strong"`` for reasoning, ``"weak"`` for bulk formatting."""
-    messages = [{"role": "system", "content": system}] if system else []
-    messages.append({"role": "user", "content": prompt})
-    return _client().complete(messages, pool=pool).text
+    return chat(_conversation(prompt, system), pool=pool)
 
 
 def complete_many(
     prompts: Sequence[str], *, pool: Pool = "weak", system: str | None = None
 ) -> list[str | None]:
-    """Completions for many prompts in parallel (bounded); None where every model failed."""
-    conversations = [
-        ([{"role": "system", "content": system}] if system else [])
-        + [{"role": "user", "content": prompt}]
-        for prompt in prompts
-    ]
-    replies = _client().complete_many(conversations, pool=pool)
-    return [reply.text if hasattr(reply, "text") else None for reply in replies]
+    """Completions for many prompts in parallel (bounded); None where a call failed."""
+
+    def one(prompt: str) -> str | None:
+        try:
+            return chat(_conversation(prompt, system), pool=pool)
+        except LlmError:
+            return None
+
+    with ThreadPoolExecutor(max_workers=CLIENT_THREADS) as executor:
+        return list(executor.map(one, prompts))

@@ -25,6 +25,8 @@ class Scripted:
     prompt_tokens: int = 1000
     completion_tokens: int = 500
     delay_s: float = 0.0
+    message: str = ""
+    """The error message of a failing reply (``scripted <status>`` when empty)."""
 
 
 class ScriptedLlmServer:
@@ -70,8 +72,8 @@ class ScriptedLlmServer:
     def reply(self, content: str, **kwargs: Any) -> None:
         self.queue.append(Scripted(content=content, **kwargs))
 
-    def fail(self, status: int = 500) -> None:
-        self.queue.append(Scripted(status=status))
+    def fail(self, status: int = 500, message: str = "") -> None:
+        self.queue.append(Scripted(status=status, message=message))
 
     def rule(self, model: str, status: int = 500) -> None:
         """Every request for ``model`` (as the server sees it, e.g. gpt-4o) gets ``status``."""
@@ -98,7 +100,8 @@ class ScriptedLlmServer:
             if scripted.delay_s:
                 time.sleep(scripted.delay_s)
             if scripted.status != 200:
-                payload = {"error": {"message": f"scripted {scripted.status}", "type": "error"}}
+                message = scripted.message or f"scripted {scripted.status}"
+                payload = {"error": {"message": message, "type": "error"}}
             else:
                 payload = {
                     "id": f"chatcmpl-{len(self.requests)}",

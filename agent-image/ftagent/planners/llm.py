@@ -7,9 +7,12 @@
    (:class:`LlmProposal`); invalid JSON, a schema error, a forbidden method or a repair that
    repeats the failed plan is fed back and retried, a bounded number of times.
 2. The data comes from the built-in recipe, or from a data-processing script a strong model
-   writes for the chosen datasets. The script runs in the sandbox on a sample drawn before
-   any LLM sees the data; a crash, timeout or bad output is fed back for a bounded number of
-   attempts.
+   writes for the chosen datasets. The script runs in the sandbox (:mod:`ftagent.sandbox`:
+   bubblewrap, no key, no network, only its scratch folder writable; refused when no sandbox
+   can run, unless ``FT_UNSAFE_NO_SANDBOX=1``) on a sample drawn before any LLM sees the data,
+   and reaches the models only through the agent's LLM gateway (:mod:`ftagent.gateway`),
+   which meters its calls into the step's cost and stops them at the campaign's budget; a
+   crash, timeout or bad output is fed back for a bounded number of attempts.
 3. Whenever the LLM cannot deliver (every model failed, retries exhausted, the cost budget ran
    out), the step still produces a plan: the search planner or the built-in recipe takes
    over, and the plan's reason says so.
@@ -29,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ftagent.config_filter import filter_config
 from ftagent.context import AgentContext
 from ftagent.errors import BudgetExhausted, LlmError, SandboxError
+from ftagent.gateway import GATEWAY_LOG_NAME, LlmGateway
 from ftagent.llm_client import CostMeter, LlmClient, LlmSettings, Message
 from ftagent.planners import defaults
 from ftagent.planners.base import Draft, Proposal, plan_signature
@@ -42,8 +46,8 @@ from ftagent.planners.llm_views import (
 from ftagent.planners.search import SearchPlanner
 from ftagent.prompting import render
 from ftagent.recipes import split_sample
-from ftagent.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, run_script
-from ftagent.script_api import COST_LOG_NAME, script_env
+from ftagent.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, require_sandbox, run_script
+from ftagent.script_api import script_env
 from ftagent.validation import check_records
 from ftapi.campaign import LlmConfig, PlannerType, TrainingMethod
 from ftapi.errors import format_validation_error
@@ -303,6 +307,7 @@ class LlmPlanner:
     def _script_data(
         self, ctx: AgentContext, client: LlmClient, proposal: Proposal, plan: DataPlan
     ) -> tuple[list[dict[str, Any]], DataRecipe]:
+        require_sandbox()  # SandboxUnavailable (the step fails, naming the fix) before any cost
         work = ctx.round_dir / "work"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
@@ -329,11 +334,36 @@ class LlmPlanner:
             {"role": "system", "content": render("system")},
             {"role": "user", "content": user},
         ]
+        with self._gateway(ctx, client) as gateway:
+            return self._script_attempts(ctx, client, gateway, proposal, messages, work, rows)
+
+    def _gateway(self, ctx: AgentContext, client: LlmClient) -> LlmGateway:
+        """The scripts' only way to the models: the key stays here; the budget is the
+        campaign's, against the operator's books (or the earlier plans, when higher)."""
+        return LlmGateway(
+            self.settings,
+            api_key=self.api_key,
+            meter=client.meter,
+            budget_usd=self.config.cost_budget_usd,
+            spent_before_usd=max(ctx.request.llm_spent_usd, client.meter.spent_before),
+            log_path=ctx.round_dir / GATEWAY_LOG_NAME,
+        )
+
+    def _script_attempts(
+        self,
+        ctx: AgentContext,
+        client: LlmClient,
+        gateway: LlmGateway,
+        proposal: Proposal,
+        messages: list[Message],
+        work: Path,
+        rows: list[dict[str, Any]],
+    ) -> tuple[list[dict[str, Any]], DataRecipe]:
         error = ""
         for attempt in range(1, SCRIPT_ATTEMPTS + 1):
             reply = client.complete(messages, pool="strong")
             try:
-                records = self._run_once(ctx, client, reply.text, work)
+                records = self._run_once(ctx, gateway, reply.text, work)
             except SandboxError as exc:
                 error = str(exc)
                 log.warning("data script attempt %d failed: %s", attempt, error)
@@ -357,26 +387,26 @@ class LlmPlanner:
         raise SandboxError(f"no usable data after {SCRIPT_ATTEMPTS} script attempts: {error}")
 
     def _run_once(
-        self, ctx: AgentContext, client: LlmClient, reply: str, work: Path
+        self, ctx: AgentContext, gateway: LlmGateway, reply: str, work: Path
     ) -> list[dict[str, Any]]:
         code = extract_code(reply)
         if code is None:
             raise SandboxError("the reply has no ```python code block")
         script = ctx.round_dir / SCRIPT_NAME
         script.write_text(code, encoding="utf-8")
-        for name in (*OUTPUT_NAMES, COST_LOG_NAME):
+        for name in OUTPUT_NAMES:
             (work / name).unlink(missing_ok=True)
-        env = None
-        if "script_api" in code:
-            env = script_env(self.settings, self.api_key, client.meter.remaining())
+        paths = ctx.request.paths
         result = run_script(
             script,
             cwd=work,
             timeout_s=self.script_timeout_s,
             memory_mb=self.script_memory_mb,
-            env=env,
+            env=script_env(gateway.socket_path),  # never the key: the gateway holds it
+            read_only=[ctx.layout.raw_dataset_dir(d.key) for d in ctx.datasets],
+            shared=[gateway.socket_path.parent],
+            hide=[paths.workspace, paths.datasets, paths.models],
         )
-        client.meter.add(_script_cost(work / COST_LOG_NAME))
         if not result.ok:
             raise SandboxError(result.describe())
         items = _read_output(work)
@@ -397,23 +427,6 @@ class LlmPlanner:
                 + "; ".join(checked.invalid_examples)
             )
         return [record.to_json() for record in checked.records]
-
-
-def _script_cost(path: Path) -> float:
-    """Costs the script's LLM helper logged (untrusted: only finite non-negative numbers)."""
-    total = 0.0
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return 0.0
-    for line in lines:
-        try:
-            cost = float(json.loads(line).get("cost", 0))
-        except (ValueError, AttributeError, TypeError):
-            continue
-        if cost == cost and 0 <= cost < 1e6:
-            total += cost
-    return total
 
 
 def _read_output(work: Path) -> list[Any]:
