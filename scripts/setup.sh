@@ -4,6 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${1:-python3}"
+# bubblewrap sandboxes LLM-written data scripts (the agent refuses them without it).
+if ! command -v bwrap >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q bubblewrap >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }
+  else
+    echo "note: install bubblewrap (e.g. sudo apt-get install bubblewrap): without it" \
+         "LLM-written data scripts are refused and their tests fail" >&2
+  fi
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # torch first, the CPU build (a newer torch from the index would pull GBs of CUDA packages).
 .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0" uv
