@@ -271,6 +271,10 @@ def build_job(
     }
     if config.job_service_account:
         pod_spec["serviceAccountName"] = config.job_service_account
+    if step is StepKind.AGENT and config.agent_runtime_class_name:
+        # The agent pod runs LLM-written scripts: a sandboxing runtime (e.g. gVisor) adds a
+        # kernel boundary around them.
+        pod_spec["runtimeClassName"] = config.agent_runtime_class_name
     if config.images.pull_secrets:
         pod_spec["imagePullSecrets"] = [{"name": s} for s in config.images.pull_secrets]
     if gpu_step:

@@ -121,6 +121,8 @@ class OperatorConfig(BaseSettings):
     """How long a finished Job may lack its pod's termination message before it counts as
     failed (the Job and Pod watches are separate streams)."""
     metrics_port: int = 9090
+    agent_runtime_class_name: str | None = None
+    """RuntimeClass of agent pods, which run LLM-written scripts (e.g. ``gvisor``)."""
     tmp_size_limit: str = "32Gi"
     """``sizeLimit`` of every pod's ``/tmp`` emptyDir: a script or a run that fills it is
     evicted instead of filling the node's disk."""

@@ -58,6 +58,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "defaultPriorityClassName": "research",
             "resources": {"trainer": {"requests": {"cpu": "8"}}},
             "oracleBaseUrl": "https://mirror.example/tdc",
+            "agentRuntimeClassName": "gvisor",
         },
         "llm": {
             "apiBase": "http://vllm.llm:8000/v1",

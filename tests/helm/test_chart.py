@@ -176,6 +176,7 @@ def test_values_reach_the_operator_configuration(
     assert config.metrics_port == 9100
     assert config.resync_seconds == 30  # extraEnv
     assert config.oracle_base_url == "https://mirror.example/tdc"
+    assert config.agent_runtime_class_name == "gvisor"
     assert config.llm.allowed_secret_names == ["llm-credentials", "judge-key"]
     assert config.llm.allowed_api_bases == ["http://vllm.llm:8000/v1", "https://api.example.com/v1"]
     # A partial override keeps the other defaults (helm merges values maps).

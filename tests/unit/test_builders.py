@@ -303,3 +303,15 @@ def test_scratch_space_is_bounded():
     train = job_for(campaign(), StepKind.TRAIN, iteration=0)["spec"]["template"]["spec"]["volumes"]
     (shm,) = [v for v in train if v["name"] == "dshm"]
     assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": "16Gi"}
+
+
+def test_agent_pods_can_run_under_a_sandboxing_runtime():
+    config = OperatorConfig(agent_runtime_class_name="gvisor")
+    agent = job_for(campaign(), StepKind.AGENT, config, iteration=0)
+    assert agent["spec"]["template"]["spec"]["runtimeClassName"] == "gvisor"
+    train = job_for(campaign(), StepKind.TRAIN, config, iteration=0)
+    assert "runtimeClassName" not in train["spec"]["template"]["spec"]
+    assert (
+        "runtimeClassName"
+        not in job_for(campaign(), StepKind.AGENT, iteration=0)["spec"]["template"]["spec"]
+    )
