@@ -36,6 +36,8 @@ class ScriptedLlmServer:
         self.queue: deque[Scripted] = deque()
         self.rules: dict[str, Scripted] = {}
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str] = []
+        """The Authorization header of every request (what key the client sent)."""
         self.responder: Callable[[dict[str, Any]], str] | None = None
         """When set, answers every request with ``responder(request body)`` (a scripted judge
         that reads the prompt), instead of the queue."""
@@ -51,6 +53,7 @@ class ScriptedLlmServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                server.authorizations.append(self.headers.get("authorization", ""))
                 server._handle(self, body)
 
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
