@@ -42,6 +42,7 @@ from ftapi.steps import (
     StepRequest,
 )
 from ftapi.workspace import CampaignLayout, is_local_model
+from ftoperator.hubretry import is_transient, with_retries
 from ftoperator.oracles import OracleUnavailable, fetch_oracles, required_files
 
 COMPLETE_MARKER = ".ftagent-complete"
@@ -270,12 +271,38 @@ def root_cause(exc: BaseException) -> BaseException:
     return seen
 
 
+RETRY_ATTEMPTS = 5
+"""Tries of one download within the step before it counts as an infrastructure failure."""
+
+
+def _retry_base() -> float:
+    """First backoff in seconds (``FT_PREPARE_RETRY_BASE_SECONDS``, default 2)."""
+    return float(os.environ.get("FT_PREPARE_RETRY_BASE_SECONDS", "2"))
+
+
+def _warn(what: str) -> Callable[[int, float, BaseException], None]:
+    def warn(attempt: int, delay: float, exc: BaseException) -> None:
+        cause = root_cause(exc)
+        print(
+            f"prepare: {what}: {type(cause).__name__}: {str(cause)[:200]}; "
+            f"retry {attempt}/{RETRY_ATTEMPTS - 1} in {delay:.0f}s",
+            file=sys.stderr,
+        )
+
+    return warn
+
+
 def explain(exc: BaseException, what: str) -> tuple[FailureKind, str]:
     if isinstance(exc, OracleUnavailable):  # its own message names file, URL and remedy
         kind = FailureKind.INFRASTRUCTURE if exc.unreachable else FailureKind.ENVIRONMENT
         return kind, f"{what}: {exc}"
     cause = root_cause(exc)
     name = type(cause).__name__
+    if is_transient(exc):
+        return FailureKind.INFRASTRUCTURE, (
+            f"{what}: the Hub kept failing after {RETRY_ATTEMPTS} tries ({name}: "
+            f"{str(cause)[:300]}); the step will be retried"
+        )
     if isinstance(cause, LayoutError):
         return FailureKind.ENVIRONMENT, (
             f"{what}: the files do not have the upstream layout this operator reads: {cause}"
@@ -291,15 +318,6 @@ def explain(exc: BaseException, what: str) -> tuple[FailureKind, str]:
             f"{what}: not found on the Hub ({name}). Check the id, or set "
             "spec.hfTokenSecretRef if it is private."
         )
-    if name in (
-        "ConnectionError",
-        "Timeout",
-        "ReadTimeout",
-        "ConnectTimeout",
-        "ProtocolError",
-        "RemoteDisconnected",
-    ):
-        return FailureKind.INFRASTRUCTURE, f"{what}: cannot reach the Hub ({name}: {cause})"
     return FailureKind.ENVIRONMENT, f"{what}: {name}: {cause}"
 
 
@@ -342,7 +360,9 @@ def run(request: StepRequest) -> StepResult:
     fetched: list[str] = []
     for what, label, fetch in work:
         try:
-            if fetch():
+            if with_retries(
+                fetch, attempts=RETRY_ATTEMPTS, base=_retry_base(), on_retry=_warn(what)
+            ):
                 fetched.append(label)
         except Exception as exc:  # every failure becomes a clear result for the status
             kind, message = explain(exc, what)

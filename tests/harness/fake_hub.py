@@ -26,9 +26,24 @@ class Repo:
 
 
 @dataclass
+class Fault:
+    """A transient failure the fake Hub answers ``times`` requests whose path contains
+    ``path`` with: an HTTP ``status`` (with ``Retry-After``), a body cut in half
+    (``truncate``) or a connection closed without an answer (``reset``)."""
+
+    path: str
+    times: int = 1
+    status: int | None = None
+    retry_after: int | None = None
+    truncate: bool = False
+    reset: bool = False
+
+
+@dataclass
 class FakeHub:
     repos: dict[tuple[str, str], Repo] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
 
     def add(
         self, repo_type: str, repo_id: str, files: dict[str, bytes | str], token: str | None = None
@@ -53,6 +68,8 @@ class FakeHub:
             def handle_request(self, body: bool) -> None:
                 hub.requests.append(f"{self.command} {self.path}")
                 path = urllib.parse.unquote(self.path.split("?", 1)[0])  # non-ASCII names
+                if self.inject_fault(path, body):
+                    return
                 api = re.fullmatch(r"/api/(models|datasets)/(.+?)/revision/([^/]+)", path)
                 resolve = re.fullmatch(r"/(datasets/)?(.+?)/resolve/([^/]+)/(.+)", path)
                 if api:
@@ -81,6 +98,32 @@ class FakeHub:
                     self.reply(200, content, {"X-Repo-Commit": SHA, "ETag": f'"{etag}"'}, body)
                 else:
                     self.reply(404, b"", {}, body)
+
+            def inject_fault(self, path: str, body: bool) -> bool:
+                fault = next((f for f in hub.faults if f.times > 0 and f.path in path), None)
+                if fault is None or (fault.truncate and not body):
+                    return False
+                fault.times -= 1
+                if fault.reset:
+                    self.close_connection = True
+                    return True
+                if fault.status is not None:
+                    headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
+                    self.reply(fault.status, b'{"error": "try later"}', headers, body)
+                    return True
+                resolve = re.fullmatch(r"/(datasets/)?(.+?)/resolve/([^/]+)/(.+)", path)
+                repo_type = "dataset" if resolve and resolve.group(1) else "model"
+                repo = hub.repos.get((repo_type, resolve.group(2))) if resolve else None
+                content = repo.files.get(resolve.group(4), b"") if repo and resolve else b""
+                etag = hashlib.sha256(content).hexdigest()
+                self.send_response(200)
+                for key, value in {"X-Repo-Commit": SHA, "ETag": f'"{etag}"'}.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content[: len(content) // 2])
+                self.close_connection = True
+                return True
 
             def repo(self, repo_type: str, repo_id: str) -> Repo | None:
                 repo = hub.repos.get((repo_type, repo_id))

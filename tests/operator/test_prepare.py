@@ -7,7 +7,7 @@ import json
 
 from ftapi.evalsets import Splits
 from ftapi.evalsets.base import splits_hash
-from harness.fake_hub import FakeHub
+from harness.fake_hub import FakeHub, Fault
 from harness.prepare import run_prepare
 
 
@@ -151,3 +151,42 @@ def test_an_evaluation_set_of_an_older_operator_is_prepared_again(tmp_path):
         again, _ = run_prepare(tmp_path, hub)
         assert again.ok and "aime25" in again.message.split(";")[0]
         assert again.evaluation_set.sha256 == result.evaluation_set.sha256
+
+
+FAST = {"FT_PREPARE_RETRY_BASE_SECONDS": "0.05"}
+
+
+def test_transient_hub_failures_are_retried_within_the_step(tmp_path):
+    with FakeHub() as hub:
+        fill(hub)
+        hub.faults += [
+            Fault("/api/models/org/tiny", times=2, status=429, retry_after=1),
+            Fault("/api/datasets/opencompass", times=1, status=503),
+            Fault("aime2025-I.jsonl", times=1, truncate=True),
+            Fault("deepscaler.json", times=1, reset=True),
+        ]
+        result, layout = run_prepare(tmp_path, hub, env=FAST)
+        assert result.ok, result.message
+        assert all(f.times == 0 for f in hub.faults)  # every fault was met, then passed
+        api = [r for r in hub.requests if r.startswith("GET /api/models/org/tiny")]
+        assert len(api) == 3  # two 429s, then the answer
+        rows = layout.benchmark_file("aime25").read_text().splitlines()
+        assert len(rows) == 30  # the cut-short file was downloaded whole in the end
+
+
+def test_a_hub_that_keeps_failing_is_an_infrastructure_failure_the_operator_retries(tmp_path):
+    with FakeHub() as hub:
+        fill(hub)
+        hub.faults.append(Fault("/api/models/org/tiny", times=100, status=503))
+        result, _ = run_prepare(tmp_path, hub, env=FAST)
+        assert not result.ok and result.failure == "infrastructure"
+        assert "kept failing after 5 tries" in result.message and "503" in result.message
+        assert len([r for r in hub.requests if "/api/models/org/tiny" in r]) == 5
+
+
+def test_what_cannot_succeed_on_retry_fails_at_once(tmp_path):
+    with FakeHub() as hub:
+        fill(hub)
+        result, _ = run_prepare(tmp_path, hub, env=FAST, baseModel="org/missing")
+        assert not result.ok and result.failure == "environment"
+        assert len([r for r in hub.requests if "/api/models/org/missing" in r]) == 1
