@@ -50,6 +50,7 @@ from ftagent.llm_client import (
     DEFAULT_TIMEOUT_S,
     CostMeter,
     LlmSettings,
+    llm_retries,
     load_litellm,
     response_cost,
     scrub,
@@ -280,7 +281,7 @@ class LlmGateway:
                         api_base=self.settings.api_base,
                         api_key=self._api_key,
                         timeout=self.timeout_s,
-                        num_retries=0,
+                        num_retries=llm_retries(),
                         max_retries=0,
                         **params,
                     )

@@ -100,6 +100,12 @@ def _short(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:300]
 
 
+def llm_retries() -> int:
+    """Retries of one LLM call after a 429, a 5xx, a timeout or a dropped connection, with
+    litellm's own backoff (``FT_LLM_RETRIES``, default 3); then the next model is tried."""
+    return int(os.environ.get("FT_LLM_RETRIES", "3"))
+
+
 def load_litellm() -> Any:
     """litellm, configured for the agent (offline price table, no debug banners)."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -189,7 +195,7 @@ class LlmClient:
                         api_base=self.settings.api_base,
                         api_key=self.api_key,
                         timeout=self.timeout_s,
-                        num_retries=0,
+                        num_retries=llm_retries(),
                         max_retries=0,
                         **extra,
                     )

@@ -209,13 +209,18 @@ def test_script_that_keeps_failing_falls_back_to_the_builtin_recipe(
     assert plan.llm_cost == pytest.approx(4 * call_cost())
 
 
-def test_fallback_to_the_next_model_when_one_errors(tmp_path, llm_server, api_key) -> None:
+def test_fallback_to_the_next_model_when_one_errors(
+    tmp_path, llm_server, api_key, monkeypatch
+) -> None:
+    monkeypatch.setenv("FT_LLM_RETRIES", "1")
     llm_server.rule("gpt-4o", status=500)
     llm_server.reply(proposal())
     spec = llm_spec(llm_server, strongModels=[BIG, MINI])
     request = make_request(tmp_path, "aime25", spec=spec)
     assert run_step(request).ok
-    assert llm_server.models_seen() == ["gpt-4o", "gpt-4o-mini"]
+    seen = llm_server.models_seen()
+    # The failing model is retried (litellm's num_retries) before the next one is asked.
+    assert seen[-1] == "gpt-4o-mini" and set(seen[:-1]) == {"gpt-4o"} and len(seen) >= 3
     plan = read_plan(request)
     assert plan.planner is PlannerType.LLM
     assert plan.llm_cost == pytest.approx(call_cost())  # the failed call cost nothing
@@ -364,3 +369,16 @@ def test_plan_on_disk_is_a_valid_contract(tmp_path, llm_server, api_key) -> None
     assert Plan.model_validate(raw).iteration == 0
     ctx = AgentContext.from_request(make_request(tmp_path, "aime25", iteration=1, write_data=False))
     assert ctx.history.llm_spent == pytest.approx(call_cost())
+
+
+def test_rate_limits_and_server_errors_are_retried_before_the_next_model(llm_server) -> None:
+    llm_server.fail(429)
+    llm_server.fail(503)
+    llm_server.reply("answered after two retries")
+    client = LlmClient(
+        LlmSettings(strong_models=(MINI,), api_base=llm_server.base_url), api_key="k"
+    )
+    reply = client.complete([{"role": "user", "content": "x"}])
+    assert reply.text == "answered after two retries"
+    assert len(llm_server.requests) == 3
+    assert client.meter.spent == pytest.approx(call_cost())  # failed calls cost nothing

@@ -249,7 +249,10 @@ def test_gateway_refuses_other_models_and_bad_requests(tmp_path: Path, llm_serve
     assert llm_server.requests == []
 
 
-def test_gateway_scrubs_the_key_from_errors(tmp_path: Path, llm_server) -> None:
+def test_gateway_scrubs_the_key_from_errors(
+    tmp_path: Path, llm_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FT_LLM_RETRIES", "0")  # the scripted 401 is answered once
     key = "sk-gw-very-secret-key"
     llm_server.fail(401, message=f"Incorrect API key provided: {key}")
     gateway, _ = gateway_for(llm_server, tmp_path, key=key)
