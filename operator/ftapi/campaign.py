@@ -551,6 +551,13 @@ class FineTuneCampaignStatus(LenientModel):
     """The immutable spec fields the campaign started with."""
     evaluation_set: EvaluationSetStatus | None = None
     """Split sizes and the hash of their item ids, from the prepare step."""
+    failed_phase: Phase | None = None
+    """The phase whose step failed the campaign (Preparing, Baseline or Finalizing): the one
+    a resume (annotation ftagent.dev/resume) retries."""
+    resumes: int = Field(0, ge=0)
+    """Times the campaign was resumed after failing."""
+    resumed_token: Annotated[str, StringConstraints(max_length=256)] | None = None
+    """The ftagent.dev/resume value last acted on (a new value resumes again)."""
     message: Annotated[str, StringConstraints(max_length=4096)] | None = None
     start_time: datetime | None = None
     completion_time: datetime | None = None

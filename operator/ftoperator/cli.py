@@ -171,6 +171,12 @@ def run(
     cache: Path = typer.Option(DEFAULT_CACHE, help="Model and dataset cache (reused)."),
     workdir: Path = typer.Option(Path(".ftctl"), help="Workspace and run state."),
     quiet: bool = typer.Option(False, help="No live table."),
+    retry_failed: bool = typer.Option(
+        False,
+        "--retry-failed",
+        help="A Failed run retries its failed step (finished steps are kept), like the "
+        "ftagent.dev/resume annotation on a cluster.",
+    ),
 ) -> None:
     """Run a whole campaign on this machine: the operator's state machine with local
     processes instead of Jobs. Interrupt it any time; the same command resumes."""
@@ -195,7 +201,7 @@ def run(
         state=(workdir / "runs" / name).resolve(),
     )
     started = time.monotonic()
-    runner = LocalRun.resume_or_start(campaign, paths)
+    runner = LocalRun.resume_or_start(campaign, paths, retry_failed=retry_failed)
     try:
         if quiet:
             final = runner.run()

@@ -120,15 +120,22 @@ TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED})
 ACTIVE_JOB_STATES = frozenset({JobState.PENDING, JobState.SUSPENDED, JobState.RUNNING})
 
 
+RESUME_ANNOTATION = "ftagent.dev/resume"
+"""Set (to any new value, e.g. a timestamp) on a Failed campaign to retry the failed step."""
+
+
 def job_name(
     campaign: str,
     step: StepKind,
     iteration: int | None = None,
     repair_round: int | None = None,
     attempt: int = 0,
+    resume: int = 0,
 ) -> str:
-    """Deterministic Job name ``<campaign>-<step>[-<iteration>][-r<round>]-<attempt>``, kept
-    within 63 characters by shortening the campaign part and adding a hash of the whole."""
+    """Deterministic Job name ``<campaign>-<step>[-<iteration>][-r<round>][-x<resume>]-
+    <attempt>``, kept within 63 characters by shortening the campaign part and adding a hash
+    of the whole. A resumed campaign's steps get new names (``-x<n>``), never the failed
+    Job's."""
     parts = [str(step)]
     if step is StepKind.FINAL:
         parts.append("base" if iteration is None else str(iteration))
@@ -136,6 +143,8 @@ def job_name(
         parts.append(str(iteration))
     if repair_round is not None:
         parts.append(f"r{repair_round}")
+    if resume:
+        parts.append(f"x{resume}")
     parts.append(str(attempt))
     suffix = "-".join(parts)
     name = f"{campaign}-{suffix}"
@@ -339,7 +348,7 @@ class _Decider:
     ) -> _Outcome:
         """The shared lane of prepare, baseline and final, with infrastructure retries."""
         status = self.status
-        name = job_name(self.name, step, iteration, None, status.step_attempt)
+        name = job_name(self.name, step, iteration, None, status.step_attempt, status.resumes)
         outcome, job = self.run_step(
             name,
             status.active_job,
@@ -379,8 +388,34 @@ class _Decider:
         return outcome
 
     def fail(self, message: str) -> None:
+        self.status.failed_phase = self.status.phase
         self.set_phase(Phase.FAILED, message, warning=True)
         self.status.completion_time = self.status.completion_time or self.now
+        self.status.resumed_token = self.campaign.metadata.annotations.get(RESUME_ANNOTATION)
+
+    def step_failed(self) -> bool:
+        """A new ftagent.dev/resume value retries the failed step; everything finished
+        before it (caches, baseline, iterations) is kept."""
+        status = self.status
+        token = self.campaign.metadata.annotations.get(RESUME_ANNOTATION)
+        if token is None or token == status.resumed_token:
+            return False
+        status.resumed_token = token
+        if status.failed_phase not in (Phase.PREPARING, Phase.BASELINE, Phase.FINALIZING):
+            self.event(
+                "ResumeIgnored",
+                f"{RESUME_ANNOTATION}: this campaign failed in no step that can be retried",
+                warning=True,
+            )
+            return False
+        status.resumes += 1
+        status.step_attempt, status.active_job, status.retry_at = 0, None, None
+        status.completion_time = None
+        phase = status.failed_phase
+        status.failed_phase = None
+        self.set_phase(phase, f"resumed ({RESUME_ANNOTATION}={token}): retrying {phase}")
+        self.event("Resumed", f"retrying the failed {phase} step (resume {status.resumes})")
+        return True
 
     def step_pending(self) -> bool:
         self.status.phase = Phase.PREPARING
@@ -757,6 +792,7 @@ class _Decider:
                 Phase.RUNNING: self.step_running,
                 Phase.FINALIZING: self.step_finalizing,
                 Phase.SUCCEEDED: self.step_succeeded,
+                Phase.FAILED: self.step_failed,
             }
             for _ in range(12):
                 handler = handlers.get(status.phase)

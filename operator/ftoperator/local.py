@@ -39,7 +39,14 @@ from ftapi.steps import (
     StepRequest,
 )
 from ftoperator.builders import OFFLINE_ENV, WORKER_MODULES, worker_kind
-from ftoperator.lifecycle import Decision, JobState, ObservedJob, Settings, decide
+from ftoperator.lifecycle import (
+    RESUME_ANNOTATION,
+    Decision,
+    JobState,
+    ObservedJob,
+    Settings,
+    decide,
+)
 
 TERMINAL = (Phase.SUCCEEDED, Phase.FAILED)
 
@@ -100,11 +107,24 @@ class LocalRun:
         tmp.replace(self.paths.state / "campaign.json")
 
     @classmethod
-    def resume_or_start(cls, campaign: FineTuneCampaign, paths: LocalPaths, **kwargs) -> LocalRun:
+    def resume_or_start(
+        cls,
+        campaign: FineTuneCampaign,
+        paths: LocalPaths,
+        retry_failed: bool = False,
+        **kwargs,
+    ) -> LocalRun:
+        """The saved run (its status), or a new one. With ``retry_failed``, a Failed run
+        retries its failed step (as the ``ftagent.dev/resume`` annotation does on a
+        cluster); finished steps are kept."""
         saved = paths.state / "campaign.json"
         if saved.exists():
             previous = FineTuneCampaign.model_validate_json(saved.read_text())
             campaign = campaign.model_copy(update={"status": previous.status})
+            annotations = dict(previous.metadata.annotations)
+            if retry_failed and previous.status.phase is Phase.FAILED:
+                annotations[RESUME_ANNOTATION] = f"local-{previous.status.resumes + 1}"
+            campaign.metadata.annotations = {**campaign.metadata.annotations, **annotations}
         generation = (campaign.metadata.generation or 0) + 1
         campaign.metadata.generation = generation
         campaign.metadata.namespace = campaign.metadata.namespace or "local"

@@ -101,3 +101,26 @@ def test_killed_run_resumes_without_repeating_finished_steps(tmp_path):
             again = next(r for r in after if r["name"] == name)
             assert again["exit_code"] == code
     assert final.status.iterations[0].phase is IterationPhase.SUCCEEDED
+
+
+def test_a_failed_run_retries_only_its_failed_step_when_asked(tmp_path):
+    """The final test evaluation fails (an OOM, a full disk); `ftctl run --retry-failed`
+    retries it alone, keeping the caches, the baseline and every iteration."""
+    failing = {"local-demo-final-1-0": {"exit": 3}}
+    failed = make_run(tmp_path, failing).run()
+    assert failed.status.phase is Phase.FAILED
+    assert failed.status.failed_phase is Phase.FINALIZING
+    before = {r["name"] for r in job_records(tmp_path / "state")}
+    again = make_run(tmp_path, failing).run()  # without the flag: stays Failed, runs nothing
+    assert again.status.phase is Phase.FAILED
+    assert {r["name"] for r in job_records(tmp_path / "state")} == before
+
+    run = make_run(tmp_path, failing)
+    resumed = LocalRun.resume_or_start(run.campaign, run.paths, retry_failed=True)
+    resumed.command_for, resumed.poll_seconds = run.command_for, run.poll_seconds
+    resumed.extra_env = run.extra_env
+    final = resumed.run()
+    assert final.status.phase is Phase.SUCCEEDED and final.status.resumes == 1
+    assert final.status.best.iteration == 1 and final.status.best.test == 21.0
+    after = {r["name"] for r in job_records(tmp_path / "state")}
+    assert after - before == {"local-demo-final-1-x1-0"}  # nothing finished is redone

@@ -488,3 +488,40 @@ def test_each_consumer_gets_the_digest_its_producer_reported():
     assert digests[(StepKind.EVAL, 0)] == digests[(StepKind.EVAL, 1)] == model
     assert digests[(StepKind.FINAL, 1)] == model == status.best.model_sha256
     assert digests[(StepKind.BASELINE, None)] is None and digests[(StepKind.AGENT, 0)] is None
+
+
+def test_a_failed_campaign_resumes_its_failed_step_on_a_new_annotation_value():
+    failures = {"count": 0}
+
+    def outcome(create: CreateJob) -> StepResult | None:
+        if create.request.step is StepKind.BASELINE and failures["count"] == 0:
+            failures["count"] += 1
+            return StepResult(
+                step=StepKind.BASELINE, ok=False, failure=FailureKind.OOM, message="OOM"
+            )
+        return None
+
+    world = World(campaign(budget={"maxIterations": 1}), outcome)
+    failed = world.run()
+    assert failed.status.phase is Phase.FAILED
+    assert failed.status.failed_phase is Phase.BASELINE
+    # Nothing happens without the annotation, or with the value already acted on.
+    world.tick()
+    assert world.campaign.status.phase is Phase.FAILED and len(world.created) == 2
+
+    def annotate(value: str) -> None:
+        meta = world.campaign.metadata.model_copy(
+            update={"annotations": {"ftagent.dev/resume": value}}
+        )
+        world.campaign = world.campaign.model_copy(update={"metadata": meta})
+
+    annotate("2026-11-29T21:00")
+    final = world.run()
+    assert final.status.phase is Phase.SUCCEEDED and final.status.resumes == 1
+    names = world.steps()
+    assert names[:2] == ["demo-prepare-0", "demo-baseline-0"]
+    assert names[2] == "demo-baseline-x1-0" and names.count("demo-prepare-0") == 1
+    events = [e.reason for d in world.decisions for e in d.events]
+    assert "Resumed" in events
+    world.tick()  # the same value again: no second resume
+    assert world.campaign.status.resumes == 1
