@@ -517,3 +517,27 @@ def test_operator_restarted_mid_round_resumes_every_candidate(world: World):
             assert f"demo-{step}-{i}-0" in names
     assert len(names) == 2 + 3 * 4 + 1  # prepare, baseline, 3 candidates, final
     assert [it["phase"] for it in status["iterations"]] == ["Succeeded"] * 3
+
+
+def test_a_failed_campaign_resumes_on_the_annotation_without_redoing_finished_steps(
+    world: World,
+):
+    """The final test evaluation fails for good (out of memory); annotating the campaign
+    with a new ftagent.dev/resume value retries only that step."""
+    world.script({"demo-final-1-0": {"ok": False, "failure": "oom", "message": "OOM in eval"}})
+    world.create()
+    failed = world.wait_phase("Failed")["status"]
+    assert failed["failedPhase"] == "Finalizing" and "OOM in eval" in failed["message"]
+    before = world.jobs()
+    world.custom.patch_namespaced_custom_object(
+        API_GROUP,
+        API_VERSION,
+        world.namespace,
+        PLURAL,
+        "demo",
+        {"metadata": {"annotations": {"ftagent.dev/resume": "1"}}},
+    )
+    status = world.wait_phase("Succeeded")["status"]
+    assert status["resumes"] == 1
+    assert stable(status) == EXPECTED_STABLE  # the same result as an undisturbed run
+    assert sorted(set(world.jobs()) - set(before)) == ["demo-final-1-x1-0"]
