@@ -25,6 +25,7 @@ from ftagent.records import DATASET_NAME, AlpacaRecord, write_json_atomic, write
 from ftagent.validation import CheckedData, check_records, finalize
 from ftapi.campaign import TrainingMethod
 from ftapi.digest import tree_digest
+from ftapi.hyperparameters import finetuning_type
 from ftapi.plan import Plan
 from ftapi.results import StepResult
 from ftapi.steps import StepKind, StepRequest
@@ -68,7 +69,7 @@ def assemble(ctx: AgentContext, draft: Draft) -> tuple[Plan, list[AlpacaRecord],
     config = dict(proposal.training_config)
     config["cutoff_len"] = cutoff
     forced = {
-        "finetuning_type": str(proposal.method),
+        "finetuning_type": finetuning_type(proposal.method),
         "stage": "sft",
         "do_train": True,
         "template": ctx.model.template,

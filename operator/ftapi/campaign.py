@@ -132,11 +132,13 @@ class Planner(ApiModel):
 
 
 class TrainingMethod(StrEnum):
-    """LLaMA-Factory finetuning_type."""
+    """How the model is fine-tuned: LLaMA-Factory's finetuning_type, plus QLoRA (LoRA on the
+    base model quantised to 4 bits with bitsandbytes: large models on few GPUs; GPU only)."""
 
     LORA = "lora"
     FULL = "full"
     FREEZE = "freeze"
+    QLORA = "qlora"
 
 
 class Toleration(ApiModel):

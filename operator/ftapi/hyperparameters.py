@@ -94,6 +94,10 @@ _MODULES = r"[A-Za-z0-9_.,]{1,512}"
 HYPERPARAMETERS: Mapping[str, Bound] = {
     # method
     "finetuning_type": Bound("str", choices=("lora", "full", "freeze")),
+    # QLoRA (the trainer sets these itself for the qlora method)
+    "quantization_bit": Bound("int", 4, 8),
+    "quantization_method": Bound("str", choices=("bitsandbytes",)),
+    "double_quantization": Bound("bool"),
     # optimisation
     "learning_rate": Bound("float", 1e-8, 1e-2),
     "num_train_epochs": Bound("float", 0.01, 1000),
@@ -152,6 +156,12 @@ HYPERPARAMETERS: Mapping[str, Bound] = {
     "per_device_eval_batch_size": Bound("int", 1, 512),
 }
 """Every hyper-parameter a plan may set, with its type and bounds."""
+
+
+def finetuning_type(method: str) -> str:
+    """LLaMA-Factory's ``finetuning_type`` of a training method: QLoRA is LoRA on a base model
+    quantised to 4 bits (the trainer adds the quantisation arguments)."""
+    return "lora" if str(method) == "qlora" else str(method)
 
 
 def allowed_hyperparameters(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:

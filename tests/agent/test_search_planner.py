@@ -184,3 +184,35 @@ def test_parallel_candidates_of_a_round_differ_without_seeing_each_other(tmp_pat
     written = read_plan(again).training_config
     for key in ("learning_rate", "num_train_epochs", "lora_rank"):
         assert replanned.get(key) == written.get(key)
+
+
+def test_qlora_is_chosen_where_lora_would_not_fit_and_never_on_cpu() -> None:
+    from ftagent.model_info import ModelInfo, size_class
+    from ftagent.planners import defaults
+    from ftapi.campaign import TrainingMethod as M
+
+    def model(params_b: float) -> ModelInfo:
+        return ModelInfo(
+            name=f"org/m-{params_b}b",
+            path=None,
+            params_b=params_b,
+            params_source="name",
+            size=size_class(params_b),
+            template="qwen",
+            model_type="qwen2",
+            context_length=32768,
+            context_source="config",
+        )
+
+    allowed = [M.LORA, M.QLORA, M.FULL]
+    assert defaults.default_method(allowed, model(7), gpus=1) is M.LORA
+    assert defaults.default_method(allowed, model(72), gpus=1) is M.QLORA  # 144 GB in bf16
+    assert defaults.default_method(allowed, model(72), gpus=4) is M.LORA  # fits on four
+    assert defaults.default_method(allowed, model(72), gpus=0) is M.LORA  # no QLoRA on CPU
+    assert defaults.default_method([M.LORA, M.FULL], model(72), gpus=1) is M.LORA  # not allowed
+    assert (
+        defaults.training_config(
+            M.QLORA, model(72), gpus=1, learning_rate=1e-4, epochs=1, lora_rank=None
+        )["finetuning_type"]
+        == "lora"
+    )

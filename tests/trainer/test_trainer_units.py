@@ -308,3 +308,25 @@ def test_a_plan_changed_after_the_agent_reported_it_is_not_trained_on(campaign) 
     with pytest.raises(StepFailure, match="changed after the agent validated them") as caught:
         train(request)
     assert caught.value.kind is FailureKind.DATA
+
+
+class TestQLoRA:
+    def test_qlora_is_lora_on_a_4_bit_base(self) -> None:
+        config = _render({"lora_rank": 16}, method=TrainingMethod.QLORA).config
+        assert config["finetuning_type"] == "lora" and config["lora_rank"] == 16
+        assert config["quantization_bit"] == 4
+        assert config["quantization_method"] == "bitsandbytes"
+        assert config["double_quantization"] is True
+
+    def test_qlora_needs_a_gpu(self) -> None:
+        with pytest.raises(ConfigError, match="qlora needs a GPU"):
+            _render({}, method=TrainingMethod.QLORA, gpus=0)
+
+    def test_other_methods_never_quantise(self) -> None:
+        config = _render({"quantization_bit": 4}, method=TrainingMethod.LORA).config
+        assert "quantization_bit" not in config
+
+    def test_multi_gpu_qlora_uses_zero_2(self) -> None:
+        rendered = _render({}, method=TrainingMethod.QLORA, gpus=2)
+        assert rendered.deepspeed is not None
+        assert rendered.deepspeed["zero_optimization"]["stage"] == 2

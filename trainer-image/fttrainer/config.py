@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ftapi.campaign import TrainingMethod
-from ftapi.hyperparameters import allowed_hyperparameters
+from ftapi.hyperparameters import allowed_hyperparameters, finetuning_type
 from ftapi.plan import OPERATOR_MANAGED_KEYS, Plan
 from fttrainer.deepspeed import deepspeed_config, zero_stage
 from fttrainer.family import context_length, template_for_model
@@ -33,6 +33,14 @@ _TEMPLATE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 """A chat template's name (LLaMA-Factory's registry keys)."""
 _PRECISION_KEYS = ("bf16", "fp16", "pure_bf16", "tf32")
 _EVAL_KEYS = ("val_size", "eval_dataset", "eval_steps", "per_device_eval_batch_size")
+
+
+QLORA_ARGUMENTS = {
+    "quantization_bit": 4,
+    "quantization_method": "bitsandbytes",
+    "double_quantization": True,
+}
+"""What makes LLaMA-Factory's LoRA a QLoRA run: the base model loaded in 4 bits."""
 
 
 class ConfigError(ValueError):
@@ -103,7 +111,7 @@ def render_training_config(
         "trust_remote_code": False,
         "stage": "sft",
         "do_train": True,
-        "finetuning_type": plan.method.value,
+        "finetuning_type": finetuning_type(plan.method),
         "template": template,
         "dataset_dir": str(data_dir),
         "dataset": DATASET_NAME,
@@ -142,6 +150,16 @@ def render_training_config(
 
     if gpus <= 0:
         for key in _PRECISION_KEYS:
+            config.pop(key, None)
+    if plan.method is TrainingMethod.QLORA:
+        if gpus <= 0:
+            raise ConfigError(
+                "qlora needs a GPU (bitsandbytes' 4-bit kernels); use lora on CPU or set "
+                "spec.training.gpus"
+            )
+        config |= QLORA_ARGUMENTS
+    else:
+        for key in QLORA_ARGUMENTS:
             config.pop(key, None)
 
     rendered = RenderedConfig(config=config, dropped=dropped)

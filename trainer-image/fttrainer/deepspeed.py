@@ -14,7 +14,8 @@ from ftapi.campaign import TrainingMethod
 
 
 def zero_stage(method: TrainingMethod) -> int:
-    """3 for full fine-tuning, 2 otherwise."""
+    """3 for full fine-tuning, 2 otherwise (QLoRA's 4-bit weights cannot be sharded by
+    ZeRO-3)."""
     return 3 if method is TrainingMethod.FULL else 2
 
 

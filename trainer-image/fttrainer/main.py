@@ -33,6 +33,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from ftapi.campaign import TrainingMethod
 from ftapi.digest import DigestError, tree_digest
 from ftapi.errors import format_validation_error
 from ftapi.plan import Plan
@@ -279,7 +280,7 @@ def _train(
         update={
             "ok": True,
             "output_dir": _relative(paths.output_dir, workspace),
-            "adapter": plan.method.value == "lora",
+            "adapter": plan.method in (TrainingMethod.LORA, TrainingMethod.QLORA),
             "message": f"{mode} run: {steps} steps, final loss {history[-1].loss:.4f}"
             + (f"; plan keys not used (not allowed): {unused}" if unused else ""),
         }

@@ -15,8 +15,9 @@ from typing import Any
 
 from ftagent.model_info import ModelInfo, SizeClass
 from ftapi.campaign import TrainingMethod
+from ftapi.hyperparameters import finetuning_type
 
-LEARNING_RATE: dict[TrainingMethod, dict[SizeClass, float]] = {
+LEARNING_RATE: dict[TrainingMethod, dict[SizeClass, float]] = {  # QLoRA: as LoRA
     TrainingMethod.LORA: {
         SizeClass.TINY: 5e-3,
         SizeClass.SMALL: 2e-4,
@@ -71,12 +72,38 @@ CUTOFF_STEP = 64
 METHOD_PREFERENCE = (TrainingMethod.LORA, TrainingMethod.FULL, TrainingMethod.FREEZE)
 
 
-def default_method(allowed: list[TrainingMethod], model: ModelInfo | None = None) -> TrainingMethod:
+GPU_MEMORY_GB = 80
+"""Memory of one GPU the defaults plan for (an H100-class card)."""
+WEIGHT_BYTES = {TrainingMethod.LORA: 2.0, TrainingMethod.QLORA: 0.55}
+"""Bytes per parameter of the frozen base weights: bf16, or 4 bits plus quantisation
+constants."""
+OVERHEAD = 1.4
+"""Activations, adapter, optimiser state and fragmentation on top of the weights."""
+
+
+def fits(method: TrainingMethod, model: ModelInfo, gpus: int) -> bool:
+    """Whether the base weights of ``method`` fit the campaign's GPUs (a rough ceiling)."""
+    need = model.params_b * WEIGHT_BYTES[method] * OVERHEAD
+    return need <= GPU_MEMORY_GB * max(1, gpus)
+
+
+def default_method(
+    allowed: list[TrainingMethod], model: ModelInfo | None = None, gpus: int = 1
+) -> TrainingMethod:
     """LoRA when allowed (cheap, robust), else the first allowed by preference; full
-    fine-tuning first for tiny models, whose few weights LoRA would barely move."""
+    fine-tuning first for tiny models, whose few weights LoRA would barely move; QLoRA first
+    when LoRA's bf16 base weights would not fit the GPUs but 4-bit ones would (never on CPU)."""
     preference = METHOD_PREFERENCE
     if model is not None and model.size is SizeClass.TINY:
         preference = (TrainingMethod.FULL, TrainingMethod.LORA, TrainingMethod.FREEZE)
+    if (
+        model is not None
+        and gpus > 0
+        and TrainingMethod.QLORA in allowed
+        and not fits(TrainingMethod.LORA, model, gpus)
+        and fits(TrainingMethod.QLORA, model, gpus)
+    ):
+        return TrainingMethod.QLORA
     for method in preference:
         if method in allowed:
             return method
@@ -92,7 +119,9 @@ def default_epochs(model: ModelInfo) -> float:
 
 
 def default_learning_rate(method: TrainingMethod, model: ModelInfo) -> float:
-    return LEARNING_RATE[method][model.size]
+    return LEARNING_RATE[TrainingMethod.LORA if method is TrainingMethod.QLORA else method][
+        model.size
+    ]
 
 
 def training_config(
@@ -107,7 +136,7 @@ def training_config(
     """A complete LLaMA-Factory SFT config (without the operator-managed keys)."""
     batch = BATCH_SIZE[model.size]
     config: dict[str, Any] = {
-        "finetuning_type": str(method),
+        "finetuning_type": finetuning_type(method),
         "learning_rate": learning_rate,
         "num_train_epochs": epochs,
         "per_device_train_batch_size": batch,
@@ -119,7 +148,7 @@ def training_config(
     }
     if gpus > 0:
         config["bf16"] = True
-    if method is TrainingMethod.LORA:
+    if method in (TrainingMethod.LORA, TrainingMethod.QLORA):
         rank = lora_rank or LORA_RANK[model.size]
         config.update(
             {"lora_rank": rank, "lora_alpha": 2 * rank, "lora_dropout": 0.05, "lora_target": "all"}

@@ -51,6 +51,7 @@ from ftagent.script_api import script_env
 from ftagent.validation import check_records
 from ftapi.campaign import LlmConfig, PlannerType, TrainingMethod
 from ftapi.errors import format_validation_error
+from ftapi.hyperparameters import finetuning_type
 from ftapi.jsonlines import JsonLineError, parse_json_lines
 from ftapi.plan import OPERATOR_MANAGED_KEYS, DataRecipe
 
@@ -152,7 +153,7 @@ def parse_proposal(reply: str, ctx: AgentContext) -> LlmProposal:
         filtered = filter_config(
             proposal.training_config,
             workspace=ctx.workspace,
-            forced={"finetuning_type": str(proposal.method)},
+            forced={"finetuning_type": finetuning_type(proposal.method)},
         ).config
         config = {k: v for k, v in filtered.items() if k != "cutoff_len"}
         mine = plan_signature(proposal.method, config, proposal.data.sample_size, 0)
@@ -221,7 +222,7 @@ class LlmPlanner:
     # ------------------------------------------------------------------ proposal
 
     def _proposal_prompt(self, ctx: AgentContext, seed: int) -> list[Message]:
-        method = defaults.default_method(ctx.allowed_methods, ctx.model)
+        method = defaults.default_method(ctx.allowed_methods, ctx.model, ctx.spec.training.gpus)
         default_config = defaults.training_config(
             method,
             ctx.model,
@@ -288,7 +289,7 @@ class LlmPlanner:
                 ]
                 continue
             config = dict(parsed.training_config)
-            config["finetuning_type"] = str(parsed.method)
+            config["finetuning_type"] = finetuning_type(parsed.method)
             proposal = Proposal(
                 planner=PlannerType.LLM,
                 hypothesis=parsed.hypothesis,

@@ -25,12 +25,15 @@ from ftagent.planners import defaults
 from ftagent.planners.base import Draft, Proposal, plan_signature, signature_of
 from ftagent.planners.data import builtin_data
 from ftapi.campaign import PlannerType, TrainingMethod
+from ftapi.hyperparameters import finetuning_type
 from ftapi.plan import OPERATOR_MANAGED_KEYS, Plan
 from ftapi.results import FailureKind, TrainingResult
 
 LR_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
 EPOCHS = (1.0, 2.0, 3.0, 5.0)
 RANKS = (8, 16, 32, 64)
+ADAPTER_METHODS = frozenset({TrainingMethod.LORA, TrainingMethod.QLORA})
+"""Methods that train a LoRA adapter (with a rank to search)."""
 SIZE_FRACTIONS = (0.25, 0.5, 1.0)
 MIN_REPAIR_CUTOFF = 256
 
@@ -103,7 +106,7 @@ class Grid:
         self.sizes = tuple(sorted({max(1, int(self.limit * f)) for f in SIZE_FRACTIONS}))
 
     def default(self) -> Point:
-        method = defaults.default_method(self.methods, self.ctx.model)
+        method = defaults.default_method(self.methods, self.ctx.model, self.ctx.spec.training.gpus)
         rank = defaults.LORA_RANK[self.ctx.model.size]
         return Point(
             method=self.methods.index(method),
@@ -123,7 +126,7 @@ class Grid:
             "method": method,
             "learning_rate": float(f"{base * LR_FACTORS[point.lr]:.3g}"),
             "epochs": EPOCHS[point.epochs] * defaults.epoch_scale(self.ctx.model),
-            "lora_rank": RANKS[point.rank] if method is TrainingMethod.LORA else None,
+            "lora_rank": RANKS[point.rank] if method in ADAPTER_METHODS else None,
             "sample_size": self.sizes[point.size],
         }
 
@@ -155,7 +158,7 @@ class Grid:
                 range(len(LR_FACTORS)), range(len(EPOCHS)), range(len(self.sizes))
             )
             for rank in (
-                lora_ranks if self.methods[m] is TrainingMethod.LORA else [self.default().rank]
+                lora_ranks if self.methods[m] in ADAPTER_METHODS else [self.default().rank]
             )
         ]
 
@@ -419,7 +422,15 @@ class SearchPlanner:
                 int(config.get("gradient_accumulation_steps") or 1) * 2
             )
             changes.append(f"batch size {batch} -> {batch // 2} (same effective batch)")
-        elif method is not TrainingMethod.LORA and TrainingMethod.LORA in ctx.allowed_methods:
+        elif (
+            method is TrainingMethod.LORA
+            and TrainingMethod.QLORA in ctx.allowed_methods
+            and ctx.spec.training.gpus > 0
+        ):
+            method = TrainingMethod.QLORA
+            config["finetuning_type"] = finetuning_type(method)
+            changes.append("QLoRA (the base model in 4 bits) instead of LoRA")
+        elif method not in ADAPTER_METHODS and TrainingMethod.LORA in ctx.allowed_methods:
             grid_config = defaults.training_config(
                 TrainingMethod.LORA,
                 ctx.model,
@@ -436,7 +447,7 @@ class SearchPlanner:
             config["cutoff_len"] = max(MIN_REPAIR_CUTOFF, cutoff // 2)
             changes.append(f"cutoff_len {cutoff} -> {config['cutoff_len']}")
             rank = config.get("lora_rank")
-            if method is TrainingMethod.LORA and isinstance(rank, int) and rank > RANKS[0]:
+            if method in ADAPTER_METHODS and isinstance(rank, int) and rank > RANKS[0]:
                 config["lora_rank"] = rank // 2
                 config["lora_alpha"] = rank
                 changes.append(f"LoRA rank {rank} -> {rank // 2}")
