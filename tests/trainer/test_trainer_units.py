@@ -330,3 +330,18 @@ class TestQLoRA:
         rendered = _render({}, method=TrainingMethod.QLORA, gpus=2)
         assert rendered.deepspeed is not None
         assert rendered.deepspeed["zero_optimization"]["stage"] == 2
+
+
+def test_qlora_without_bitsandbytes_is_a_config_failure(monkeypatch) -> None:
+    import importlib.util
+
+    from fttrainer.main import StepFailure, check_method_packages
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name)
+    )
+    with pytest.raises(StepFailure, match="qlora needs bitsandbytes") as caught:
+        check_method_packages(TrainingMethod.QLORA)
+    assert caught.value.kind is FailureKind.CONFIG
+    check_method_packages(TrainingMethod.LORA)  # other methods need nothing more

@@ -20,6 +20,7 @@ passes only if training exits 0 and logged at least one loss. ``FT_MERGE_ADAPTER
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -80,6 +81,17 @@ class RunPaths:
     deepspeed_file: Path
     log_file: Path
     result_file: Path
+
+
+def check_method_packages(method: TrainingMethod) -> None:
+    """A method whose packages this image lacks fails before anything runs (a config
+    failure: the agent repairs with another method)."""
+    if method is TrainingMethod.QLORA and importlib.util.find_spec("bitsandbytes") is None:
+        raise StepFailure(
+            FailureKind.CONFIG,
+            "qlora needs bitsandbytes, which this trainer image lacks: use lora or full, or "
+            "the GPU trainer image (it installs bitsandbytes)",
+        )
 
 
 def _digest(paths: list[Path]) -> str | None:
@@ -208,6 +220,7 @@ def _train(
     except DataError as exc:
         raise StepFailure(FailureKind.DATA, f"training data: {exc}") from exc
     gpus = request.spec.training.gpus
+    check_method_packages(plan.method)
     try:
         rendered = render_training_config(
             plan,
