@@ -59,12 +59,14 @@ import os
 import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ftagent.errors import EnvironmentFailure
 
@@ -326,15 +328,45 @@ def _unsafe_limits(memory_bytes: int, cpu_seconds: int, processes: int) -> None:
     resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
 
 
-def _tail(path: Path) -> str:
+def _tail(handle: BinaryIO) -> str:
+    """The end of what the script wrote, read through the handle the agent opened before
+    the run: the script may have replaced the file by a link (to ``/proc/self/environ``) or
+    a FIFO, which reopening the path would follow or block on."""
     try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - TAIL_CHARS * 4))
-            return handle.read().decode("utf-8", "replace")[-TAIL_CHARS:]
+        handle.flush()
+        size = os.fstat(handle.fileno()).st_size
+        handle.seek(max(0, size - TAIL_CHARS * 4))
+        return handle.read().decode("utf-8", "replace")[-TAIL_CHARS:]
     except OSError:
         return ""
+
+
+def _fresh(path: Path) -> BinaryIO:
+    """A new regular file at ``path`` for the script's output: whatever an earlier script
+    left there (a link, a FIFO) is removed first, and the file is created exclusively."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    return os.fdopen(fd, "w+b")
+
+
+def open_script_output(path: Path, limit: int) -> bytes | None:
+    """The bytes of a file the script wrote, or None when there is none: never through a
+    symbolic link, never a FIFO or device (``O_NOFOLLOW``, then a regular-file check on the
+    open descriptor), at most ``limit`` bytes (ValueError beyond)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # ELOOP: a link
+        raise ValueError(f"{path.name} is not a regular file the script wrote ({exc})") from exc
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path.name} is not a regular file")
+        if info.st_size > limit:
+            raise ValueError(f"{path.name} is larger than {limit // 1024**2} MiB")
+        return handle.read(limit + 1)
 
 
 def run_script(
@@ -389,7 +421,7 @@ def run_script(
             _unsafe_limits(memory, cpu, max_processes)
 
     started = time.monotonic()
-    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+    with _fresh(stdout_path) as out, _fresh(stderr_path) as err:
         process = subprocess.Popen(
             command,
             cwd=cwd,
@@ -408,13 +440,13 @@ def run_script(
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)  # bwrap (or the script) and its group
             process.wait()
-    result = SandboxResult(
-        returncode=process.returncode,
-        timed_out=timed_out,
-        seconds=time.monotonic() - started,
-        stdout_tail=_tail(stdout_path),
-        stderr_tail=_tail(stderr_path),
-    )
+        result = SandboxResult(
+            returncode=process.returncode,
+            timed_out=timed_out,
+            seconds=time.monotonic() - started,
+            stdout_tail=_tail(out),
+            stderr_tail=_tail(err),
+        )
     log.info(
         "script %s: %s in %.1f s%s",
         script.name,

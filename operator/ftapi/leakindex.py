@@ -18,6 +18,7 @@ them, so that they do not flag every text that uses the same words.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -27,6 +28,9 @@ from ftapi.evalsets.base import normalize
 
 NGRAM = 5
 """Words per n-gram."""
+CHAR_NGRAM = 12
+"""Characters per n-gram of the text with its spaces removed (catches copies whose words were
+run together or split)."""
 KEEP = 256
 """Hashes kept per item (the smallest)."""
 CONTAINMENT = 0.5
@@ -46,6 +50,12 @@ def ngram_hashes(tokens: Sequence[str], n: int = NGRAM) -> set[int]:
     return {_hash(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
 
 
+def char_hashes(text: str, n: int = CHAR_NGRAM) -> set[int]:
+    """CRC-32 hashes of the ``n``-character windows of the normalised text without spaces."""
+    compact = "".join(words(text)).encode()
+    return {zlib.crc32(compact[i : i + n]) for i in range(len(compact) - n + 1)}
+
+
 class LeakIndexData(BaseModel):
     """What prepare writes (``CampaignLayout.leak_index_file``): hashes only, no text."""
 
@@ -56,6 +66,8 @@ class LeakIndexData(BaseModel):
     containment: float = CONTAINMENT
     items: list[list[int]] = Field(default_factory=list)
     """Per item of at least ``ngram`` words: its kept n-gram hashes."""
+    chars: list[list[int]] = Field(default_factory=list)
+    """Per such item: its kept character n-gram hashes (spaces removed)."""
     short: dict[int, list[int]] = Field(default_factory=dict)
     """Items shorter than ``ngram`` words: word count -> hashes of their whole word sequence."""
 
@@ -63,6 +75,7 @@ class LeakIndexData(BaseModel):
 def build_leak_index(benchmark: str, texts: Iterable[str]) -> LeakIndexData:
     """The index of the given item texts (one text per item)."""
     items: list[list[int]] = []
+    chars: list[list[int]] = []
     short: dict[int, set[int]] = defaultdict(set)
     for text in texts:
         tokens = words(text)
@@ -72,11 +85,34 @@ def build_leak_index(benchmark: str, texts: Iterable[str]) -> LeakIndexData:
             short[len(tokens)].add(_hash(tokens))
             continue
         items.append(sorted(ngram_hashes(tokens))[:KEEP])
+        chars.append(sorted(char_hashes(text))[:KEEP])
     return LeakIndexData(
         benchmark=benchmark,
         items=items,
+        chars=chars,
         short={length: sorted(hashes) for length, hashes in sorted(short.items())},
     )
+
+
+class _Containment:
+    """Which indexed item a set of hashes holds at least ``containment`` of."""
+
+    def __init__(self, items: list[list[int]], containment: float) -> None:
+        self.owners: dict[int, list[int]] = defaultdict(list)
+        self.needed: list[int] = []
+        for number, hashes in enumerate(items):
+            for value in hashes:
+                self.owners[value].append(number)
+            self.needed.append(max(1, int(len(hashes) * containment + 0.999999)))
+
+    def holds_one(self, hashes: set[int]) -> bool:
+        hits: dict[int, int] = defaultdict(int)
+        for value in hashes:
+            for number in self.owners.get(value, ()):
+                hits[number] += 1
+                if hits[number] >= self.needed[number]:
+                    return True
+        return False
 
 
 class LeakMatcher:
@@ -85,12 +121,8 @@ class LeakMatcher:
     def __init__(self, data: LeakIndexData) -> None:
         self.data = data
         self.size = len(data.items) + sum(len(v) for v in data.short.values())
-        self._owners: dict[int, list[int]] = defaultdict(list)
-        self._needed: list[int] = []
-        for number, hashes in enumerate(data.items):
-            for value in hashes:
-                self._owners[value].append(number)
-            self._needed.append(max(1, int(len(hashes) * data.containment + 0.999999)))
+        self._words = _Containment(data.items, data.containment)
+        self._chars = _Containment(data.chars, data.containment)
         self._short = {length: set(hashes) for length, hashes in data.short.items()}
 
     def leaks(self, *texts: str) -> bool:
@@ -100,12 +132,8 @@ class LeakMatcher:
             if tokens and _hash(tokens) in self._short.get(len(tokens), ()):
                 return True
         tokens = [word for part in split for word in part]
-        if not self._owners:
+        if not self._words.owners:
             return False
-        hits: dict[int, int] = defaultdict(int)
-        for value in ngram_hashes(tokens, self.data.ngram):
-            for number in self._owners.get(value, ()):
-                hits[number] += 1
-                if hits[number] >= self._needed[number]:
-                    return True
-        return False
+        if self._words.holds_one(ngram_hashes(tokens, self.data.ngram)):
+            return True
+        return bool(self._chars.owners) and self._chars.holds_one(char_hashes(" ".join(texts)))

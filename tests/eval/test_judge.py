@@ -169,7 +169,21 @@ def test_short_expressions_are_judgeable(answer: str) -> None:
 
 @pytest.mark.parametrize(
     "answer",
-    [None, "", "CORRECT", "70 CORRECT", "\\text{70}", "<|im_end|>", "7" * 65, "\\mathrm{x}"],
+    [
+        None,
+        "",
+        "CORRECT",
+        "70 CORRECT",
+        "\\text{70}",
+        "<|im_end|>",
+        "7" * 65,
+        "\\mathrm{x}",
+        "12, 70",  # several candidates: a lenient judge finds the reference among them
+        "70,12",
+        "12 = 70",
+        "70 > 12",
+        "12 \\neq 70",
+    ],
 )
 def test_words_tags_and_long_answers_are_not(answer: str | None) -> None:
     assert not judgeable(answer)

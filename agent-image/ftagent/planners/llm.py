@@ -46,7 +46,13 @@ from ftagent.planners.llm_views import (
 from ftagent.planners.search import SearchPlanner
 from ftagent.prompting import render
 from ftagent.recipes import split_sample
-from ftagent.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, require_sandbox, run_script
+from ftagent.sandbox import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT_S,
+    open_script_output,
+    require_sandbox,
+    run_script,
+)
 from ftagent.script_api import script_env
 from ftagent.validation import check_records
 from ftapi.campaign import LlmConfig, PlannerType, TrainingMethod
@@ -433,12 +439,13 @@ class LlmPlanner:
 def _read_output(work: Path) -> list[Any]:
     """The script's records from output.jsonl (or output.json); SandboxError when unusable."""
     for name in OUTPUT_NAMES:
-        path = work / name
-        if not path.is_file():
+        try:
+            raw = open_script_output(work / name, MAX_OUTPUT_BYTES)
+        except ValueError as exc:
+            raise SandboxError(str(exc)) from exc
+        if raw is None:
             continue
-        if path.stat().st_size > MAX_OUTPUT_BYTES:
-            raise SandboxError(f"{name} is larger than {MAX_OUTPUT_BYTES // 1024**2} MiB")
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = raw.decode("utf-8", errors="replace")
         if name.endswith(".jsonl"):
             try:
                 return [item for _, item in parse_json_lines(text)]

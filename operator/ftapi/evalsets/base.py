@@ -227,10 +227,24 @@ _CJK = re.compile(r"([\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa
 _SPACES = re.compile(r"\s+")
 
 
+_CONFUSABLES = str.maketrans(
+    # Cyrillic and Greek letters drawn like Latin ones (after case folding).
+    "аеорсухіјѕԁԛԝѵһӏɡοαντρικμ",
+    "aeopcyxijsdqwvhlgoavtpikm",
+)
+
+
+def _visible(text: str) -> str:
+    """Without format characters (soft hyphens, zero-width spaces and joiners, bidi marks:
+    Unicode category Cf), which render as nothing yet split or disguise words."""
+    return "".join(char for char in text if unicodedata.category(char) != "Cf")
+
+
 def normalize(text: str) -> str:
-    """Comparable form of a text: NFKC, case-folded, punctuation removed, CJK characters as
-    separate tokens, single spaces."""
-    text = unicodedata.normalize("NFKC", text).casefold()
+    """Comparable form of a text: NFKC, format characters removed, case-folded, Cyrillic and
+    Greek look-alikes as their Latin letters, punctuation removed, CJK characters as separate
+    tokens, single spaces."""
+    text = _visible(unicodedata.normalize("NFKC", text)).casefold().translate(_CONFUSABLES)
     text = _NON_WORD.sub(" ", text)
     text = _CJK.sub(r" \1 ", text)
     return _SPACES.sub(" ", text).strip()
