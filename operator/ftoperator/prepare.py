@@ -42,7 +42,7 @@ from ftapi.steps import (
     StepRequest,
 )
 from ftapi.workspace import CampaignLayout, is_local_model
-from ftoperator.hubretry import is_transient, with_retries
+from ftoperator.hubretry import http_status, is_transient, with_retries
 from ftoperator.oracles import OracleUnavailable, fetch_oracles, required_files
 
 COMPLETE_MARKER = ".ftagent-complete"
@@ -307,13 +307,15 @@ def explain(exc: BaseException, what: str) -> tuple[FailureKind, str]:
         return FailureKind.ENVIRONMENT, (
             f"{what}: the files do not have the upstream layout this operator reads: {cause}"
         )
-    if name in ("GatedRepoError",) or "401" in str(cause) or "403" in str(cause):
+    # By the HTTP status, never by digits in the message (a URL's port can hold "403").
+    status = http_status(exc)
+    if name == "GatedRepoError" or status in (401, 403):
         return FailureKind.ENVIRONMENT, (
             f"{what}: access denied by the Hub ({name}). The repository is gated or private: "
             "accept its terms on the Hub and set spec.hfTokenSecretRef to a Secret holding a "
             "token with access."
         )
-    if name == "RepositoryNotFoundError" or "404" in str(cause):
+    if name in ("RepositoryNotFoundError", "EntryNotFoundError") or status == 404:
         return FailureKind.ENVIRONMENT, (
             f"{what}: not found on the Hub ({name}). Check the id, or set "
             "spec.hfTokenSecretRef if it is private."
