@@ -72,3 +72,16 @@ def test_backoff_honours_retry_after_within_the_cap_and_gives_up() -> None:
     with pytest.raises(HttpError):
         with_retries(missing, attempts=5, sleep=waits.append)
     assert calls == [1]
+
+
+def test_errors_are_classified_by_status_not_by_digits_in_the_message() -> None:
+    from ftoperator.prepare import explain
+
+    missing = HttpError(404)
+    missing.args = ("404 Client Error for url: http://127.0.0.1:40341/api/models/org/x",)
+    kind, message = explain(missing, "base model 'org/x'")
+    assert kind == "environment" and "not found on the Hub" in message
+    kind, message = explain(HttpError(403), "base model 'org/x'")
+    assert kind == "environment" and "access denied" in message
+    kind, message = explain(HttpError(503), "base model 'org/x'")
+    assert kind == "infrastructure" and "kept failing" in message
