@@ -12,8 +12,7 @@ format, "What is a plus b?" whose answer is 7) and runs, each as ``python -m ftt
 3. QLoRA (``method: qlora``, 4-bit bitsandbytes) when ``bitsandbytes`` is installed and the
    trainer knows the method;
 4. evaluation of the LoRA adapter with vLLM and ``evaluation.samplesPerItem: 4`` when ``vllm``
-   is installed, else with the HF backend (the evaluator uses it only with
-   ``evaluation.gpus: 0``, on CPU).
+   is installed, else with the evaluator's HuggingFace backend on the GPU.
 
 Each result is checked as the operator reads it (StepResult ok, a non-empty, finite loss
 history, the adapter or model files, evaluation scores), while a background thread samples
@@ -638,7 +637,8 @@ def eval_step(check: Check, row: Row, iteration: int, trained: StepResult, eval_
             raise StepError("the evaluation did not load the LoRA adapter")
         folder = check.layout.eval_file(iteration, "validation").parent
         rendered = (folder / "opencompass_config.py").read_text(encoding="utf-8")
-        backend = "VLLMwithChatTemplate" if eval_gpus > 0 else "HuggingFacewithChatTemplate"
+        with_vllm = eval_gpus > 0 and importlib.util.find_spec("vllm") is not None
+        backend = "VLLMwithChatTemplate" if with_vllm else "HuggingFacewithChatTemplate"
         if f"type={backend}" not in rendered:
             raise StepError(f"the OpenCompass config does not use {backend}")
     except (OSError, ValueError, StepError) as exc:
@@ -768,9 +768,10 @@ def run_check(check: Check) -> list[Row]:
         eval_gpus, backend = 0, hf_backend
     elif not env.packages["vllm"]:
         rows.append(
-            skipped("vllm", vllm, "vllm not installed; the HF backend runs on CPU (gpus: 0)")
+            skipped("vllm", vllm, "vllm not installed; the evaluator uses the HF backend on GPU")
         )
-        eval_gpus, backend = 0, hf_backend
+        eval_gpus = sizes.gpus
+        backend = f"OpenCompass HF (GPU), LoRA adapter, {sizes.samples} samples/item"
     else:
         eval_gpus, backend = sizes.gpus, vllm
     if lora is None or not lora.ok:

@@ -19,6 +19,7 @@ key, :mod:`fteval.judge`). Invoked as ``python -m fteval``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -144,6 +145,15 @@ def prepare_judge_env(request: StepRequest, folder: Path) -> Path:
     return log
 
 
+def vllm_available() -> bool:
+    """Whether this image has vLLM; without it, GPU evaluations use the HuggingFace backend
+    on the GPUs (slower, same prompts and scores)."""
+    found = importlib.util.find_spec("vllm") is not None
+    if not found:
+        print("fteval: vllm is not installed; using the HuggingFace backend", file=sys.stderr)
+    return found
+
+
 def judge_cost(log: Path) -> tuple[int, float]:
     """Calls and US dollars the judge spent in this step."""
     if not log.is_file():
@@ -222,6 +232,7 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
         batch_size=settings.batch_size,
         lora_rank=_lora_rank(target.adapter_dir),
         sampling=samples > 1,
+        vllm=vllm_available() if spec.evaluation.gpus > 0 else True,
     )
     config_file = folder / "opencompass_config.py"
     title = f"{request.namespace}/{request.campaign} {request.step} ({target.label})"

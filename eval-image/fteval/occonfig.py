@@ -35,6 +35,9 @@ class ModelSpec:
     lora_rank: int | None = None
     sampling: bool = False
     """Sample (:data:`SAMPLING`) instead of greedy decoding."""
+    vllm: bool = True
+    """With GPUs, generate with vLLM (the eval image installs it); False: the HuggingFace
+    backend on the GPUs (an image without vLLM)."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ def model_dict(spec: ModelSpec) -> dict[str, Any]:
     }
     if spec.max_seq_len:
         common["max_seq_len"] = spec.max_seq_len
-    if spec.gpus > 0:
+    if spec.gpus > 0 and spec.vllm:
         model_kwargs: dict[str, Any] = {
             "tensor_parallel_size": spec.gpus,
             "gpu_memory_utilization": 0.9,
@@ -94,11 +97,12 @@ def model_dict(spec: ModelSpec) -> dict[str, Any]:
             "model_kwargs": model_kwargs,
             "generation_kwargs": dict(SAMPLING) if spec.sampling else {"temperature": 0.0},
         }
+    on_gpu = spec.gpus > 0
     out = common | {
         "type": "HuggingFacewithChatTemplate",
         "model_kwargs": {
-            "device_map": "cpu",
-            "torch_dtype": "torch.float32",
+            "device_map": "auto" if on_gpu else "cpu",
+            "torch_dtype": "torch.bfloat16" if on_gpu else "torch.float32",
             "trust_remote_code": False,
         },
         "tokenizer_kwargs": {"trust_remote_code": False},

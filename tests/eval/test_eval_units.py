@@ -304,6 +304,13 @@ class TestOpenCompassConfig:
         assert 'lora_path="/a"' in source and "max_lora_rank=32" in source
         assert "tensor_parallel_size=2" in source and "num_gpus=2" in source
 
+    def test_gpus_without_vllm_use_the_hf_backend_on_the_gpus(self) -> None:
+        model = model_dict(ModelSpec("m", Path("/m"), Path("/a"), 2, 32, 4, vllm=False))
+        assert model["type"] == "HuggingFacewithChatTemplate"
+        assert model["model_kwargs"]["device_map"] == "auto"
+        assert model["model_kwargs"]["torch_dtype"] == "torch.bfloat16"
+        assert model["run_cfg"] == {"num_gpus": 2} and model["peft_path"] == "/a"
+
     def test_several_samples_per_item_sample_and_replicate(self) -> None:
         cpu = model_dict(ModelSpec("m", Path("/m"), None, 0, 32, 4, sampling=True))
         assert cpu["generation_kwargs"] == {"do_sample": True, "temperature": 0.6, "top_p": 0.95}
