@@ -50,9 +50,16 @@ def ngram_hashes(tokens: Sequence[str], n: int = NGRAM) -> set[int]:
     return {_hash(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
 
 
-def char_hashes(text: str, n: int = CHAR_NGRAM) -> set[int]:
-    """CRC-32 hashes of the ``n``-character windows of the normalised text without spaces."""
-    compact = "".join(words(text)).encode()
+RUN_TOGETHER = 24
+"""A "word" at least this long is words run together (no natural word is): only such runs of
+a training text are compared by characters, so templated texts that merely share many words
+with an item are left to the word n-grams."""
+
+
+def char_hashes(text: str, n: int = CHAR_NGRAM, min_run: int = 0) -> set[int]:
+    """CRC-32 hashes of the ``n``-character windows of the normalised text without spaces
+    (only of its runs of at least ``min_run`` characters)."""
+    compact = "".join(word for word in words(text) if len(word) >= min_run).encode()
     return {zlib.crc32(compact[i : i + n]) for i in range(len(compact) - n + 1)}
 
 
@@ -136,4 +143,6 @@ class LeakMatcher:
             return False
         if self._words.holds_one(ngram_hashes(tokens, self.data.ngram)):
             return True
-        return bool(self._chars.owners) and self._chars.holds_one(char_hashes(" ".join(texts)))
+        return bool(self._chars.owners) and self._chars.holds_one(
+            char_hashes(" ".join(texts), min_run=RUN_TOGETHER)
+        )
