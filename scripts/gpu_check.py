@@ -299,52 +299,19 @@ def tokenizer_corpus() -> list[str]:
 
 def build_model(out_dir: Path, sizes: dict[str, int] | None, bf16: bool) -> int:
     """Write the base model into ``out_dir``; return its parameter count."""
-    import torch
-    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
-
-    from fttrainer.tiny_model import (
-        ENDOFTEXT,
-        IM_END,
-        build_tiny_model,
-        build_tokenizer,
-        default_corpus,
-    )
+    from fttrainer.tiny_model import build_tiny_model
 
     if sizes is None:
         build_tiny_model(out_dir, corpus=tokenizer_corpus(), seed=0)
-    else:
-        # As build_tiny_model, at a size that keeps a GPU busy.
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tokenizer = build_tokenizer(default_corpus() + tokenizer_corpus())
-        endoftext, im_end = (tokenizer.convert_tokens_to_ids(t) for t in (ENDOFTEXT, IM_END))
-        dtype = "bfloat16" if bf16 else "float16"
-        config = Qwen2Config(
-            vocab_size=len(tokenizer),
-            max_position_embeddings=4096,
-            max_window_layers=sizes["num_hidden_layers"],
-            tie_word_embeddings=True,
-            rope_theta=10000.0,
-            bos_token_id=endoftext,
-            eos_token_id=im_end,
-            pad_token_id=endoftext,
-            torch_dtype=dtype,
-            **sizes,
+    else:  # at a size that keeps a GPU busy
+        build_tiny_model(
+            out_dir,
+            corpus=tokenizer_corpus(),
+            seed=0,
+            sizes=sizes,
+            dtype="bfloat16" if bf16 else "float16",
+            max_positions=4096,
         )
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            model = Qwen2ForCausalLM(config).to(getattr(torch, dtype))
-        model.generation_config = GenerationConfig(
-            bos_token_id=endoftext,
-            eos_token_id=[im_end, endoftext],
-            pad_token_id=endoftext,
-            do_sample=False,
-        )
-        model.save_pretrained(out_dir, safe_serialization=True)
-        tokenizer.save_pretrained(out_dir)
-        config_file = out_dir / "tokenizer_config.json"
-        data = json.loads(config_file.read_text(encoding="utf-8"))
-        data["model_input_names"] = ["input_ids", "attention_mask"]
-        config_file.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     from safetensors import safe_open
 
     count = 0

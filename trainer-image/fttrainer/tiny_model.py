@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 ENDOFTEXT = "<|endoftext|>"
@@ -53,6 +53,14 @@ CHAT_TEMPLATE = (
 )
 
 VOCAB_SIZE = 512
+TINY_SIZES: Mapping[str, int] = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+}
+"""The tests' model: small enough to train and evaluate on a CPU in seconds."""
 """Total vocabulary, special tokens included."""
 
 _BASE_CORPUS = (
@@ -132,12 +140,21 @@ def build_tokenizer(corpus: Iterable[str], vocab_size: int = VOCAB_SIZE):  # -> 
     )
 
 
-def build_tiny_model(out_dir: Path, corpus: Iterable[str] | None = None, seed: int = 0) -> Path:
+def build_tiny_model(
+    out_dir: Path,
+    corpus: Iterable[str] | None = None,
+    seed: int = 0,
+    *,
+    sizes: Mapping[str, int] = TINY_SIZES,
+    dtype: str = "float32",
+    max_positions: int = 2048,
+) -> Path:
     """Write a tiny Qwen2 chat model (weights, config, tokenizer) into ``out_dir``.
 
     ``corpus`` adds text for the tokenizer's merges (the task's prompts and answers make
-    shorter sequences); the built-in corpus is always included. The same arguments give
-    byte-identical weights and tokenizer. Returns ``out_dir``.
+    shorter sequences); the built-in corpus is always included. ``sizes`` (Qwen2 config
+    fields) and ``dtype`` make a bigger model of the same kind (the GPU check's). The same
+    arguments give byte-identical weights and tokenizer. Returns ``out_dir``.
     """
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
@@ -152,23 +169,19 @@ def build_tiny_model(out_dir: Path, corpus: Iterable[str] | None = None, seed: i
 
     config = Qwen2Config(
         vocab_size=vocab,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        max_window_layers=2,
+        **sizes,
+        max_position_embeddings=max_positions,
+        max_window_layers=sizes["num_hidden_layers"],
         tie_word_embeddings=True,
         rope_theta=10000.0,
         bos_token_id=endoftext_id,
         eos_token_id=im_end_id,
         pad_token_id=endoftext_id,
-        torch_dtype="float32",
+        torch_dtype=dtype,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = Qwen2ForCausalLM(config)
+        model = Qwen2ForCausalLM(config).to(getattr(torch, dtype))
     model.generation_config = GenerationConfig(
         bos_token_id=endoftext_id,
         eos_token_id=[im_end_id, endoftext_id],
