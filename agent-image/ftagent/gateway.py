@@ -358,6 +358,9 @@ def _completion_payload(response: Any, model: str, usage: dict[str, int]) -> dic
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 makes a Unix-socket connect fail with EAGAIN
+    # when a script opens more connections at once than the accept loop has taken.
+    request_queue_size = 128
     gateway: LlmGateway
 
 
