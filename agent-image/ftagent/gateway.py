@@ -133,10 +133,13 @@ class LlmGateway:
         parent = self._folder_parent or Path(tempfile.gettempdir())
         # Short on purpose: a Unix socket path must stay under 108 bytes.
         self.folder = Path(tempfile.mkdtemp(prefix="ftgw-", dir=parent))
-        self.folder.chmod(0o700)
+        # In a folder of its own: the socket is for the sandbox only. A given parent is the
+        # pod's shared folder, where the script container's user (another uid) connects.
+        shared = self._folder_parent is not None
+        self.folder.chmod(0o755 if shared else 0o700)
         self._server = _Server(str(self.socket_path), _Handler)
         self._server.gateway = self
-        self.socket_path.chmod(0o600)
+        self.socket_path.chmod(0o666 if shared else 0o600)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="llm-gateway", daemon=True
         )

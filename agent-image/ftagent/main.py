@@ -68,7 +68,9 @@ def main() -> int:
     termination_log = Path(os.environ.get(TERMINATION_LOG_ENV) or DEFAULT_TERMINATION_LOG)
     try:
         from ftagent.pipeline import run_step
+        from ftagent.sandbox import attach_runner
 
+        attach_runner()  # the pod's script container, when the operator gave the agent one
         result = run_step(read_request(os.environ))
     except AgentError as exc:
         log.error("agent step failed (%s): %s", exc.kind, exc)

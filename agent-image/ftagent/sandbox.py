@@ -37,17 +37,17 @@ with a scrubbed environment, the same rlimits and their own session (killed on t
 warning is logged for every run; such a script can read the agent's key from ``/proc``, reach
 the network and write anywhere the agent can.
 
-On the cluster, the agent image runs the same bubblewrap path when the pod allows it (user
-namespaces, and a seccomp profile permitting ``unshare``); otherwise generated code is refused
-as above. The cluster design is a separate container: the script runs in a sandbox container
-of the agent pod (non-root, read-only root filesystem, all capabilities dropped, no Secret, no
-service-account token) that shares only the scratch folder and the gateway's socket folder
-(emptyDir volumes) with the agent container and is stopped with the step. Containers of a pod
-share its network namespace, so that container can still reach what the pod's NetworkPolicy
-lets the agent reach: egress to the configured LLM endpoint (and DNS) only, without the key,
-which lives only in the agent container. An endpoint that answers without a key would be
-reachable unmetered from there; bubblewrap inside that container, or a pod of its own with a
-deny-all NetworkPolicy (and the gateway on TCP), closes that.
+On the cluster (``FT_SCRIPT_RUNNER_DIR`` set by the operator), scripts run in the agent pod's
+``scripts`` container instead (:mod:`ftagent.script_runner`): its own user, no Secret, no
+service-account token, no workspace, the raw datasets read-only, a read-only root filesystem;
+it shares only the ``sandbox`` emptyDir (run folders and the gateway's socket) with the agent
+container, and nothing a script starts outlives its run. The agent connects to it once at start
+(:func:`attach_runner`); when it cannot, generated code is refused as above. Containers of a pod
+share its network namespace, so the script container can still reach what the pod's
+NetworkPolicy lets the agent reach: the configured LLM endpoint (and the cluster DNS) only,
+without the key, which lives only in the agent container. An endpoint that answers without a
+key would be reachable unmetered from there; a RuntimeClass such as gVisor
+(``jobs.agentRuntimeClassName``) adds a kernel boundary around both containers.
 """
 
 from __future__ import annotations
@@ -59,9 +59,12 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -69,6 +72,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ftagent.errors import EnvironmentFailure
+from ftagent.script_runner import (
+    GATEWAY_SUBDIR,
+    RUNNER_DIR_ENV,
+    WORK_SUBDIR,
+    RunReply,
+    RunRequest,
+)
+from ftagent.script_runner import SOCKET_NAME as RUNNER_SOCKET_NAME
 
 log = logging.getLogger(__name__)
 
@@ -202,8 +213,16 @@ def unsafe_opt_out() -> bool:
 
 
 def require_sandbox() -> bool:
-    """True when scripts will run under bubblewrap, False when the user opted out of the
-    sandbox (logged as a warning); SandboxUnavailable (with the fix) otherwise."""
+    """True when scripts will run isolated (in the pod's script container, or under
+    bubblewrap), False when the user opted out of the sandbox (logged as a warning);
+    SandboxUnavailable (with the fix) otherwise."""
+    if os.environ.get(RUNNER_DIR_ENV):
+        if _runner is None:
+            raise SandboxUnavailable(
+                f"LLM-written code refused: the pod's script container is not reachable "
+                f"({_runner_problem or 'the agent did not connect to it'})"
+            )
+        return True
     problem = sandbox_problem()
     if problem is None:
         return True
@@ -216,6 +235,129 @@ def require_sandbox() -> bool:
         )
         return False
     raise SandboxUnavailable(f"LLM-written code refused: {problem}; to fix it, {FIX}")
+
+
+# ---------------------------------------------------------------------- script container
+
+
+class _RunnerClient:
+    """The agent's connection to the pod's script container (:mod:`ftagent.script_runner`);
+    held for the agent's whole life: when it closes, the script container exits."""
+
+    def __init__(self, folder: Path, conn: socket.socket) -> None:
+        self.folder = folder
+        self._conn = conn
+        self._reader = conn.makefile("rb")
+        self._lock = threading.Lock()
+
+    def run(
+        self,
+        script: Path,
+        cwd: Path,
+        *,
+        timeout_s: float,
+        memory_mb: int,
+        max_processes: int,
+        env: Mapping[str, str],
+    ) -> SandboxResult:
+        if script.parent != cwd:
+            shutil.copyfile(script, cwd / script.name)
+            script = cwd / script.name
+        (cwd / script.name).chmod(0o644)
+        request = RunRequest(
+            script=str(script),
+            cwd=str(cwd),
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
+            max_processes=max_processes,
+            env=dict(env),
+        )
+        started = time.monotonic()
+        with self._lock:
+            try:
+                self._conn.sendall(request.model_dump_json().encode() + b"\n")
+                line = self._reader.readline(1024**2)
+            except OSError as exc:
+                raise SandboxUnavailable(f"the script container's runner failed: {exc}") from exc
+        if not line:
+            raise SandboxUnavailable("the script container's runner exited during a run")
+        try:
+            reply = RunReply.model_validate_json(line)
+        except ValueError as exc:
+            raise SandboxUnavailable(f"the script container's runner answered {exc}") from exc
+        if reply.error is not None:
+            raise SandboxUnavailable(f"the script container refused the run: {reply.error}")
+        return SandboxResult(
+            returncode=reply.returncode,
+            timed_out=reply.timed_out,
+            seconds=time.monotonic() - started,
+            stdout_tail=reply.stdout_tail[-TAIL_CHARS:],
+            stderr_tail=reply.stderr_tail[-TAIL_CHARS:],
+        )
+
+
+_runner: _RunnerClient | None = None
+_runner_problem: str | None = None
+
+
+def attach_runner(folder: Path | None = None, *, wait_s: float = 120.0) -> bool:
+    """Connect to the script container (``FT_SCRIPT_RUNNER_DIR``; the agent does it once, at
+    start). False, with the reason kept for :func:`require_sandbox`, when it cannot."""
+    global _runner, _runner_problem
+    if folder is None:
+        configured = os.environ.get(RUNNER_DIR_ENV)
+        if not configured:
+            return False
+        folder = Path(configured)
+    # Made before any script runs, owned by the agent: a script may use them, never replace them.
+    (folder / WORK_SUBDIR).mkdir(mode=0o755, exist_ok=True)
+    (folder / GATEWAY_SUBDIR).mkdir(mode=0o755, exist_ok=True)
+    deadline = time.monotonic() + wait_s
+    while True:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(str(folder / RUNNER_SOCKET_NAME))
+        except OSError as exc:
+            conn.close()
+            if time.monotonic() >= deadline:
+                _runner_problem = f"cannot connect to {folder / RUNNER_SOCKET_NAME}: {exc}"
+                log.warning("script container: %s", _runner_problem)
+                return False
+            time.sleep(0.2)
+            continue
+        _runner, _runner_problem = _RunnerClient(folder, conn), None
+        log.info("connected to the script container's runner in %s", folder)
+        return True
+
+
+def detach_runner() -> None:
+    """Close the connection (the script container then exits)."""
+    global _runner
+    if _runner is not None:
+        with contextlib.suppress(OSError):
+            _runner._conn.close()
+        _runner = None
+
+
+def runner_attached() -> bool:
+    return _runner is not None
+
+
+def scratch_folder(default: Path) -> Path:
+    """A fresh, empty folder for one script loop: ``default`` (re-created) locally, a new run
+    folder the script container can write on the cluster."""
+    if _runner is not None:
+        work = Path(tempfile.mkdtemp(prefix="run-", dir=_runner.folder / WORK_SUBDIR))
+        work.chmod(0o777)  # the script container's user writes here (pod-local emptyDir)
+        return work
+    shutil.rmtree(default, ignore_errors=True)
+    default.mkdir(parents=True)
+    return default
+
+
+def gateway_parent() -> Path | None:
+    """Where the LLM gateway puts its socket folder: the shared folder on the cluster."""
+    return _runner.folder / GATEWAY_SUBDIR if _runner is not None else None
 
 
 # ---------------------------------------------------------------------- bubblewrap
@@ -391,6 +533,15 @@ def run_script(
     run and ``FT_UNSAFE_NO_SANDBOX`` is not set.
     """
     sandboxed = require_sandbox()
+    if _runner is not None:
+        return _runner.run(
+            Path(os.path.realpath(script)),
+            Path(os.path.realpath(cwd)),
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
+            max_processes=max_processes,
+            env=env or {},
+        )
     cwd.mkdir(parents=True, exist_ok=True)
     cwd, script = Path(os.path.realpath(cwd)), Path(os.path.realpath(script))
     stdout_path, stderr_path = cwd / "script.stdout", cwd / "script.stderr"

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,9 +48,11 @@ from ftagent.recipes import split_sample
 from ftagent.sandbox import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_S,
+    gateway_parent,
     open_script_output,
     require_sandbox,
     run_script,
+    scratch_folder,
 )
 from ftagent.script_api import script_env
 from ftagent.validation import check_records
@@ -315,9 +316,8 @@ class LlmPlanner:
         self, ctx: AgentContext, client: LlmClient, proposal: Proposal, plan: DataPlan
     ) -> tuple[list[dict[str, Any]], DataRecipe]:
         require_sandbox()  # SandboxUnavailable (the step fails, naming the fix) before any cost
-        work = ctx.round_dir / "work"
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
+        ctx.round_dir.mkdir(parents=True, exist_ok=True)
+        work = scratch_folder(ctx.round_dir / "work")
         rows: list[dict[str, Any]] = []
         shares = split_sample(proposal.sample_size, len(ctx.datasets))
         for dataset, share in zip(ctx.datasets, shares, strict=True):
@@ -354,6 +354,7 @@ class LlmPlanner:
             budget_usd=self.config.cost_budget_usd,
             spent_before_usd=max(ctx.request.llm_spent_usd, client.meter.spent_before),
             log_path=ctx.round_dir / GATEWAY_LOG_NAME,
+            folder_parent=gateway_parent(),
         )
 
     def _script_attempts(
