@@ -44,9 +44,11 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ftapi.steps import SCRIPT_RUNNER_DIR_ENV
+
 log = logging.getLogger(__name__)
 
-RUNNER_DIR_ENV = "FT_SCRIPT_RUNNER_DIR"
+RUNNER_DIR_ENV = SCRIPT_RUNNER_DIR_ENV
 """The folder shared by the agent and script containers (the pod's ``sandbox`` emptyDir)."""
 SOCKET_NAME = "runner.sock"
 WORK_SUBDIR = "work"

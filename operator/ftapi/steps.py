@@ -22,6 +22,14 @@ ORACLE_DIR_ENV = "FT_ORACLE_DIR"
 """Evaluation pods: the folder of mol_opt's property oracles (``<model cache>/oracles``)."""
 ORACLE_SUBDIR = "oracles"
 """The oracles' folder inside the model cache (prepare fetches them there)."""
+SCRIPT_RUNNER_DIR_ENV = "FT_SCRIPT_RUNNER_DIR"
+"""Agent pods of an LLM planner: the folder the agent shares with its ``scripts`` container
+(run folders and the LLM gateway's socket); set in both containers."""
+SCRIPTS_CONTAINER = "scripts"
+"""The agent pod's container that runs LLM-written scripts (``python -m
+ftagent.script_runner``)."""
+SANDBOX_MOUNT = "/sandbox"
+"""Where that shared folder (an emptyDir) is mounted in both containers."""
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 
 

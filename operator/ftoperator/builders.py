@@ -17,6 +17,9 @@ from ftapi.steps import (
     GPU_STEPS,
     ORACLE_DIR_ENV,
     ORACLE_SUBDIR,
+    SANDBOX_MOUNT,
+    SCRIPT_RUNNER_DIR_ENV,
+    SCRIPTS_CONTAINER,
     STEP_REQUEST_ENV,
     TERMINATION_LOG_ENV,
     TRAINER_STEPS,
@@ -215,6 +218,68 @@ def _volumes(
     return volumes, mounts
 
 
+def _has_script_container(campaign: FineTuneCampaign, step: StepKind) -> bool:
+    """Agent steps of an LLM planner run LLM-written data scripts: in a container of their own."""
+    return step is StepKind.AGENT and campaign.spec.planner.type == "llm"
+
+
+def _restricted(uid: int | None = None) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    if uid is not None:
+        context |= {"runAsUser": uid, "runAsGroup": uid}
+    return context
+
+
+def _add_script_container(
+    campaign: FineTuneCampaign, config: OperatorConfig, pod_spec: dict[str, Any]
+) -> None:
+    """The ``scripts`` container (:mod:`ftagent.script_runner`): another user, no Secret, no
+    workspace, no evaluation set; the raw datasets read-only; it shares only the ``sandbox``
+    emptyDir with the agent. Containers of a pod have separate PID namespaces
+    (``shareProcessNamespace`` stays unset), so it cannot read the agent's environment."""
+    agent = pod_spec["containers"][0]
+    agent["env"].append({"name": SCRIPT_RUNNER_DIR_ENV, "value": SANDBOX_MOUNT})
+    agent["volumeMounts"].append({"name": "sandbox", "mountPath": SANDBOX_MOUNT})
+    pod_spec["volumes"] += [
+        {"name": "sandbox", "emptyDir": {"sizeLimit": config.sandbox_size_limit}},
+        {"name": "scripts-tmp", "emptyDir": {"sizeLimit": config.sandbox_size_limit}},
+    ]
+    raw = f"{config.mount_paths.datasets}/raw"
+    env = {
+        SCRIPT_RUNNER_DIR_ENV: SANDBOX_MOUNT,
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "PYTHONUNBUFFERED": "1",
+        **OFFLINE_ENV,
+    }
+    resources = config.resources.get(SCRIPTS_CONTAINER, {})
+    pod_spec["containers"].append(
+        {
+            "name": SCRIPTS_CONTAINER,
+            "image": config.images.agent,
+            "imagePullPolicy": config.images.pull_policy,
+            "command": ["python", "-m", "ftagent.script_runner"],
+            "env": [{"name": k, "value": v} for k, v in env.items()],
+            "resources": {
+                "requests": dict(resources.get("requests", {})),
+                "limits": dict(resources.get("limits", {})),
+            },
+            "volumeMounts": [
+                {"name": "sandbox", "mountPath": SANDBOX_MOUNT},
+                {"name": "scripts-tmp", "mountPath": "/tmp"},
+                {"name": "dataset-cache", "mountPath": raw, "subPath": "raw", "readOnly": True},
+            ],
+            "terminationMessagePolicy": "FallbackToLogsOnError",
+            "securityContext": _restricted(config.scripts_uid),
+        }
+    )
+
+
 def active_deadline(config: OperatorConfig, spec: FineTuneCampaignSpec, step: StepKind) -> int:
     """The operator's deadline for the step; evaluation steps generate
     ``evaluation.samplesPerItem`` answers per item, so they get that many times as long."""
@@ -248,12 +313,7 @@ def build_job(
         "volumeMounts": mounts,
         "terminationMessagePath": DEFAULT_TERMINATION_LOG,
         "terminationMessagePolicy": "File",
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": _restricted(),
     }
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
@@ -275,6 +335,8 @@ def build_job(
         # The agent pod runs LLM-written scripts: a sandboxing runtime (e.g. gVisor) adds a
         # kernel boundary around them.
         pod_spec["runtimeClassName"] = config.agent_runtime_class_name
+    if _has_script_container(campaign, step):
+        _add_script_container(campaign, config, pod_spec)
     if config.images.pull_secrets:
         pod_spec["imagePullSecrets"] = [{"name": s} for s in config.images.pull_secrets]
     if gpu_step:

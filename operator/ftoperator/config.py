@@ -6,7 +6,7 @@ commands, service accounts, deadlines and resource defaults of every Job.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ftapi.campaign import FineTuneCampaignSpec, SecretKeyRef
@@ -39,12 +39,28 @@ def _default_deadlines() -> dict[StepKind, int]:
 
 
 def _default_resources() -> dict[str, dict[str, dict[str, str]]]:
-    """CPU/memory per worker kind when the campaign's spec gives none (Kueue needs requests)."""
+    """CPU/memory per worker kind when the campaign's spec gives none (Kueue needs requests).
+    Every container has an ephemeral-storage limit (its logs and the pod's disk-backed
+    emptyDirs count against it: a pod that fills the node's disk is evicted); the containers
+    that run downloaded or LLM-written code have CPU limits too."""
+    disk = {"requests": {"ephemeral-storage": "1Gi"}, "limits": {"ephemeral-storage": "48Gi"}}
+
+    def kind(requests: dict[str, str], limits: dict[str, str]) -> dict[str, dict[str, str]]:
+        return {
+            "requests": {**disk["requests"], **requests},
+            "limits": {**disk["limits"], **limits},
+        }
+
     return {
-        "prepare": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
-        "agent": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"memory": "8Gi"}},
-        "trainer": {"requests": {"cpu": "4", "memory": "32Gi"}, "limits": {"memory": "64Gi"}},
-        "eval": {"requests": {"cpu": "4", "memory": "32Gi"}, "limits": {"memory": "64Gi"}},
+        "prepare": kind({"cpu": "1", "memory": "2Gi"}, {"cpu": "4", "memory": "4Gi"}),
+        "agent": kind({"cpu": "1", "memory": "4Gi"}, {"cpu": "4", "memory": "8Gi"}),
+        "trainer": kind({"cpu": "4", "memory": "32Gi"}, {"memory": "64Gi"}),
+        "eval": kind({"cpu": "4", "memory": "32Gi"}, {"memory": "64Gi"}),
+        # The agent pod's script container: LLM-written scripts (each also under rlimits).
+        "scripts": {
+            "requests": {"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "1Gi"},
+            "limits": {"cpu": "2", "memory": "6Gi", "ephemeral-storage": "16Gi"},
+        },
     }
 
 
@@ -123,6 +139,13 @@ class OperatorConfig(BaseSettings):
     metrics_port: int = 9090
     agent_runtime_class_name: str | None = None
     """RuntimeClass of agent pods, which run LLM-written scripts (e.g. ``gvisor``)."""
+    script_run_as_user: int | None = None
+    """UID/GID of the agent pod's script container (LLM-written scripts); None:
+    ``run_as_user + 1``. It must differ from ``run_as_user``: the scripts then own none of the
+    agent container's files."""
+    sandbox_size_limit: str = "8Gi"
+    """``sizeLimit`` of the agent pod's ``sandbox`` emptyDir (scripts' run folders) and of the
+    script container's ``/tmp``."""
     tmp_size_limit: str = "32Gi"
     """``sizeLimit`` of every pod's ``/tmp`` emptyDir: a script or a run that fills it is
     evicted instead of filling the node's disk."""
@@ -134,3 +157,18 @@ class OperatorConfig(BaseSettings):
     default_queue_name: str | None = None
     """Kueue LocalQueue for GPU Jobs of campaigns that name none."""
     default_priority_class: str | None = None
+
+    @property
+    def scripts_uid(self) -> int:
+        """The script container's UID/GID (see ``script_run_as_user``)."""
+        uid = self.script_run_as_user
+        return self.run_as_user + 1 if uid is None else uid
+
+    @model_validator(mode="after")
+    def _scripts_run_as_another_user(self) -> OperatorConfig:
+        if self.scripts_uid == self.run_as_user:
+            raise ValueError(
+                "script_run_as_user must differ from run_as_user: LLM-written scripts must not "
+                "run as the agent's user"
+            )
+        return self

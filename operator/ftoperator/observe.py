@@ -54,7 +54,10 @@ def summarize_pod(body: Mapping[str, Any]) -> dict[str, Any]:
     status = body.get("status") or {}
     terminated = None
     waiting_reason = None
-    for cs in status.get("containerStatuses") or []:
+    containers = (body.get("spec") or {}).get("containers") or [{}]
+    worker = containers[0].get("name")  # the step's worker; an agent pod also runs "scripts"
+    statuses = status.get("containerStatuses") or []
+    for cs in [c for c in statuses if c.get("name") == worker] or statuses:
         state = cs.get("state") or {}
         if state.get("terminated"):
             t = state["terminated"]

@@ -59,6 +59,8 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "resources": {"trainer": {"requests": {"cpu": "8"}}},
             "oracleBaseUrl": "https://mirror.example/tdc",
             "agentRuntimeClassName": "gvisor",
+            "scriptRunAsUser": 2345,
+            "sandboxSizeLimit": "2Gi",
         },
         "llm": {
             "apiBase": "http://vllm.llm:8000/v1",

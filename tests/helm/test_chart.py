@@ -158,6 +158,8 @@ def test_default_values_configure_the_operator_like_its_own_defaults(
     assert config.llm.allowed_secret_names == ["llm-credentials"]
     assert config.llm.allowed_api_bases == []
     assert config.oracle_base_url is None
+    assert config.scripts_uid == config.run_as_user + 1
+    assert config.sandbox_size_limit == defaults.sandbox_size_limit
 
 
 def test_values_reach_the_operator_configuration(
@@ -181,10 +183,15 @@ def test_values_reach_the_operator_configuration(
     assert config.llm.allowed_api_bases == ["http://vllm.llm:8000/v1", "https://api.example.com/v1"]
     # A partial override keeps the other defaults (helm merges values maps).
     assert config.resources["trainer"] == {
-        "requests": {"cpu": "8", "memory": "32Gi"},
-        "limits": {"memory": "64Gi"},
+        "requests": {"cpu": "8", "memory": "32Gi", "ephemeral-storage": "1Gi"},
+        "limits": {"memory": "64Gi", "ephemeral-storage": "48Gi"},
     }
-    assert config.resources["agent"]["requests"] == {"cpu": "1", "memory": "4Gi"}
+    assert config.resources["agent"]["requests"] == {
+        "cpu": "1",
+        "memory": "4Gi",
+        "ephemeral-storage": "1Gi",
+    }
+    assert config.scripts_uid == 2345 and config.sandbox_size_limit == "2Gi"
     deployment = one(rendered["everything"], "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     assert pod["imagePullSecrets"] == [{"name": "regcred"}]

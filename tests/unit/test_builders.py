@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ftapi.campaign import FineTuneCampaign
 from ftapi.steps import StepKind, StepRequest
 from ftoperator.builders import build_job
@@ -315,3 +317,79 @@ def test_agent_pods_can_run_under_a_sandboxing_runtime():
         "runtimeClassName"
         not in job_for(campaign(), StepKind.AGENT, iteration=0)["spec"]["template"]["spec"]
     )
+
+
+LLM_PLANNER = {
+    "type": "llm",
+    "llm": {
+        "strongModels": ["openai/gpt-4o"],
+        "apiKeySecretRef": {"name": "llm", "key": "api-key"},
+    },
+}
+
+
+def test_llm_written_scripts_run_in_a_container_of_their_own():
+    config = OperatorConfig(run_as_user=10001)
+    raw = f"{config.mount_paths.datasets}/raw"
+    pod = job_for(campaign(planner=LLM_PLANNER), StepKind.AGENT, config, iteration=0)["spec"][
+        "template"
+    ]["spec"]
+    agent, scripts = pod["containers"]
+    assert (agent["name"], scripts["name"]) == ("agent", "scripts")
+    assert scripts["image"] == agent["image"]
+    assert scripts["command"] == ["python", "-m", "ftagent.script_runner"]
+    # No Secret, no service-account token, no shared PID namespace, another user.
+    assert all("valueFrom" not in e for e in scripts["env"]) and "envFrom" not in scripts
+    assert "FT_LLM_API_KEY" not in {e["name"] for e in scripts["env"]}
+    assert pod["automountServiceAccountToken"] is False
+    assert not pod.get("shareProcessNamespace")
+    context = scripts["securityContext"]
+    assert (
+        context["runAsUser"]
+        == context["runAsGroup"]
+        == 10002
+        != pod["securityContext"]["runAsUser"]
+    )
+    assert context["readOnlyRootFilesystem"] and context["capabilities"] == {"drop": ["ALL"]}
+    assert context["runAsNonRoot"] and not context["allowPrivilegeEscalation"]
+    # Only the shared sandbox folder, its own /tmp and the raw datasets (read-only).
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m for m in scripts["volumeMounts"]}
+    assert set(mounts) == {"/sandbox", "/tmp", raw}
+    assert mounts[raw]["readOnly"] and mounts[raw]["subPath"] == "raw"
+    assert not mounts["/sandbox"].get("readOnly") and not mounts["/tmp"].get("readOnly")
+    for mount in mounts.values():
+        assert "emptyDir" in volumes[mount["name"]] or mount["readOnly"]
+    assert volumes[mounts["/tmp"]["name"]] is not volumes["tmp"]  # not the agent's /tmp
+    assert volumes["sandbox"]["emptyDir"]["sizeLimit"] == config.sandbox_size_limit
+    # The agent finds its script container through the shared folder.
+    agent_env = {e["name"]: e.get("value") for e in agent["env"]}
+    assert agent_env["FT_SCRIPT_RUNNER_DIR"] == "/sandbox"
+    assert {"name": "sandbox", "mountPath": "/sandbox"} in agent["volumeMounts"]
+    assert scripts["resources"]["limits"]["cpu"] and scripts["resources"]["limits"]["memory"]
+
+
+def test_search_planner_agents_and_other_steps_have_one_container():
+    for ftc, step in [
+        (campaign(), StepKind.AGENT),
+        (campaign(planner=LLM_PLANNER), StepKind.TRAIN),
+        (campaign(planner=LLM_PLANNER), StepKind.EVAL),
+    ]:
+        pod = job_for(ftc, step, iteration=0)["spec"]["template"]["spec"]
+        assert len(pod["containers"]) == 1
+        assert "FT_SCRIPT_RUNNER_DIR" not in {e["name"] for e in pod["containers"][0]["env"]}
+
+
+def test_scripts_never_run_as_the_agents_user():
+    with pytest.raises(ValueError, match="must differ"):
+        OperatorConfig(run_as_user=1000, script_run_as_user=1000)
+
+
+def test_every_container_has_disk_limits_and_code_runners_cpu_limits():
+    ftc = campaign(planner=LLM_PLANNER)
+    for step in StepKind:
+        for c in job_for(ftc, step, iteration=0)["spec"]["template"]["spec"]["containers"]:
+            assert c["resources"]["limits"]["ephemeral-storage"], (step, c["name"])
+            assert c["resources"]["requests"]["ephemeral-storage"], (step, c["name"])
+            if step in (StepKind.PREPARE, StepKind.AGENT):
+                assert c["resources"]["limits"]["cpu"], (step, c["name"])

@@ -161,3 +161,20 @@ def test_reconciler_reads_a_pod_only_for_a_finished_job_without_one():
     assert not Reconciler.awaits_pod(
         job([("Failed", "BackoffLimitExceeded")]), [pod("Failed", reason="Evicted")]
     )
+
+
+def test_an_agent_pods_result_is_its_agent_containers_not_its_script_containers():
+    pod = {
+        "metadata": {"name": "p", "labels": {}},
+        "spec": {"containers": [{"name": "agent"}, {"name": "scripts"}]},
+        "status": {
+            "phase": "Succeeded",
+            "containerStatuses": [
+                {"name": "agent", "state": {"terminated": {"exitCode": 0, "message": "RESULT"}}},
+                {"name": "scripts", "state": {"terminated": {"exitCode": 0, "message": "logs"}}},
+            ],
+        },
+    }
+    assert summarize_pod(pod)["terminated"]["message"] == "RESULT"
+    pod["status"]["containerStatuses"].reverse()
+    assert summarize_pod(pod)["terminated"]["message"] == "RESULT"
