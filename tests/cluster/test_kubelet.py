@@ -538,3 +538,78 @@ def test_watch_reconnects_and_the_node_heartbeats(
     assert kubelet.errors() == []
     assert _child_pids() - before == set()
     assert _kubelet_threads() == []
+
+
+def _with_companion(job: dict[str, Any], script: str) -> dict[str, Any]:
+    spec = job["spec"]["template"]["spec"]
+    main = spec["containers"][0]
+    spec["containers"].append({**main, "name": "side", "command": ["python", "-c", script]})
+    return job
+
+
+def _statuses(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in pod["status"]["containerStatuses"]}
+
+
+def test_a_pods_further_containers_run_beside_the_first_and_end_it_with_it(
+    api: client.ApiClient, namespace: str, kubelet: TestKubelet, shared_dir: Path
+) -> None:
+    main = "import os; open(os.path.join(os.environ['SHARED'], 'main.done'), 'w').write('1')"
+    side = (
+        "import os, time\n"
+        "path = os.path.join(os.environ['SHARED'], 'main.done')\n"
+        "while not os.path.exists(path): time.sleep(0.05)\n"
+        "time.sleep(1)\n"
+        "print('side saw main finish')\n"
+        "open(os.path.join(os.environ['SHARED'], 'side.done'), 'w').write('1')\n"
+    )
+    job = _create_job(api, namespace, _with_companion(_job(_name("two"), main), side))
+
+    outcome, status = _wait_job(api, namespace, job)
+
+    assert outcome == "Complete", status["status"]
+    assert (shared_dir / "side.done").exists()  # the pod ended only after its second container
+    pod = _only_pod(api, namespace, job)
+    statuses = _statuses(pod)
+    assert statuses["main"]["state"]["terminated"]["exitCode"] == 0
+    assert statuses["side"]["state"]["terminated"]["exitCode"] == 0
+    logs = kubelet.logs(namespace, pod["metadata"]["name"], container="side")
+    assert "side saw main finish" in logs
+
+
+def test_a_failing_further_container_fails_the_pod(
+    api: client.ApiClient, namespace: str, kubelet: TestKubelet
+) -> None:
+    job = _create_job(
+        api, namespace, _with_companion(_job(_name("side-fails"), "pass"), "raise SystemExit(3)")
+    )
+
+    outcome, status = _wait_job(api, namespace, job)
+
+    assert outcome == "Failed", status["status"]
+    statuses = _statuses(_only_pod(api, namespace, job))
+    assert statuses["main"]["state"]["terminated"]["exitCode"] == 0
+    assert statuses["side"]["state"]["terminated"]["exitCode"] == 3
+
+
+def test_evicting_a_pod_kills_its_further_containers(
+    api: client.ApiClient, namespace: str, kubelet: TestKubelet, shared_dir: Path
+) -> None:
+    side = (
+        "import os, time; "
+        "open(os.path.join(os.environ['SHARED'], 'side.pid'), 'w').write(str(os.getpid())); "
+        "time.sleep(120)"
+    )
+    job = _create_job(
+        api,
+        namespace,
+        _with_companion(_job(_name("evict2"), WRITE_PID + "time.sleep(120)"), side),
+    )
+    pod_name = _running_pod_of(kubelet, job)["metadata"]["name"]
+    side_pid = int(_wait_for_file(shared_dir / "side.pid"))
+
+    kubelet.evict(namespace, pod_name)
+
+    outcome, _ = _wait_job(api, namespace, job)
+    assert outcome == "Failed"
+    assert not _alive(side_pid)

@@ -29,9 +29,14 @@ Like the real kubelet it enforces the Pod's ``activeDeadlineSeconds`` (reason
 and completes graceful deletions (kill, then delete with grace period 0). Faults for tests:
 :meth:`evict`, :meth:`oom_kill`, :meth:`pause` / :meth:`resume`.
 
-Limits: only the Pod's first container runs (no init or sidecar containers), images are
-ignored (the runner decides what runs), resources are not enforced, node selectors, taints
-and affinity are ignored, and probes do not exist.
+Further containers of a Pod (e.g. the agent pod's ``scripts`` container) run beside the first
+one, each through the ``runner`` (``PodSpecView.container_name`` tells them apart), with its own
+log (:meth:`logs` with ``container=``); the Pod ends when all have exited, and is Failed when
+any failed. They are not restarted and have no termination message.
+
+Limits: init containers do not run, companions are not restarted, images are ignored (the
+runner decides what runs), resources are not enforced, node selectors, taints and affinity are
+ignored, and probes do not exist.
 """
 
 from __future__ import annotations
@@ -163,6 +168,44 @@ class _ConfigError(Exception):
 
 
 @dataclass(eq=False)
+class _Companion:
+    """A further container of the Pod (a sidecar such as the agent pod's ``scripts``)."""
+
+    name: str
+    image: str
+    popen: subprocess.Popen[bytes]
+    started_at: str
+    exit_code: int | None = None
+    finished_at: str | None = None
+
+    def status(self) -> dict[str, Any]:
+        state: dict[str, Any]
+        if self.exit_code is None:
+            state = {"running": {"startedAt": self.started_at}}
+        else:
+            state = {
+                "terminated": {
+                    "exitCode": self.exit_code,
+                    "reason": "Completed" if self.exit_code == 0 else "Error",
+                    "startedAt": self.started_at,
+                    "finishedAt": self.finished_at,
+                    "containerID": f"test://{self.popen.pid}",
+                }
+            }
+        return {
+            "name": self.name,
+            "image": self.image,
+            "imageID": f"test://{self.image}",
+            "ready": self.exit_code is None,
+            "started": self.exit_code is None,
+            "restartCount": 0,
+            "state": state,
+            "lastState": {},
+            "containerID": f"test://{self.popen.pid}",
+        }
+
+
+@dataclass(eq=False)
 class _PodRun:
     namespace: str
     name: str
@@ -178,6 +221,7 @@ class _PodRun:
     wake: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     pod_dir: Path | None = None
+    companions: list[_Companion] = field(default_factory=list)
 
 
 def _now() -> str:
@@ -409,12 +453,13 @@ class TestKubelet:
         with self._lock:
             return list(self._errors)
 
-    def logs(self, namespace: str, pod_name: str) -> str:
-        """Stdout and stderr of the Pod's process (of all its restarts)."""
+    def logs(self, namespace: str, pod_name: str, container: str | None = None) -> str:
+        """Stdout and stderr of the Pod's first container (of all its restarts), or of the
+        named further container."""
         run = self._find_run(namespace, pod_name, active_only=False)
         if run is None or run.pod_dir is None:
             raise KeyError(f"pod {namespace}/{pod_name} was not run by {self.node_name}")
-        path = run.pod_dir / "container.log"
+        path = run.pod_dir / ("container.log" if container is None else f"{container}.log")
         return path.read_text("utf-8", "replace") if path.exists() else ""
 
     def wait_for_pod(
@@ -841,6 +886,10 @@ class TestKubelet:
                         None,
                     )
         finally:
+            for companion in run.companions:
+                _killpg(companion.popen.pid, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    companion.popen.wait(5)
             popen = run.popen
             if popen is not None:
                 _killpg(popen.pid, signal.SIGKILL)
@@ -890,9 +939,9 @@ class TestKubelet:
         pod = run.pod
         spec = pod.get("spec") or {}
         container = self._first_container(pod)
-        if len(spec.get("containers") or []) > 1 or spec.get("initContainers"):
+        if spec.get("initContainers"):
             log.warning(
-                "TestKubelet %s: pod %s/%s: only the first container runs",
+                "TestKubelet %s: pod %s/%s: init containers do not run",
                 self.node_name,
                 run.namespace,
                 run.name,
@@ -934,6 +983,7 @@ class TestKubelet:
         try:
             command = self.runner(view)
             argv, env, cwd = self._prepare(run, view, command)
+            self._start_companions(run, spec)
         except Exception as e:
             log.exception("TestKubelet %s: runner failed for %s", self.node_name, run.name)
             now = _now()
@@ -1087,6 +1137,50 @@ class TestKubelet:
             )
             return
 
+    def _start_companions(self, run: _PodRun, spec: dict[str, Any]) -> None:
+        """Start the Pod's further containers (each through the runner, each its own process
+        group and log)."""
+        assert run.pod_dir is not None
+        for container in (spec.get("containers") or [])[1:]:
+            view = self._view(run.pod, container)
+            command = self.runner(view)
+            name = container["name"]
+            if command.cwd is None:
+                command = Command(
+                    argv=command.argv,
+                    env=command.env,
+                    cwd=run.pod_dir / f"cwd-{name}",
+                    path_map=command.path_map,
+                )
+            argv, env, cwd = self._prepare(run, view, command)
+            with open(run.pod_dir / f"{name}.log", "ab") as log_file:
+                popen = subprocess.Popen(
+                    argv,
+                    env=env,
+                    cwd=cwd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=_set_pdeathsig,
+                )
+            run.companions.append(
+                _Companion(name, container.get("image") or "", popen, started_at=_now())
+            )
+
+    def _finish_companions(self, run: _PodRun, *, kill: bool) -> None:
+        """Wait for the further containers to exit (killed at once when the Pod is being
+        killed, on the Pod's deadline, or when ``kill``)."""
+        for companion in run.companions:
+            if companion.exit_code is not None:
+                continue
+            if kill:
+                _killpg(companion.popen.pid, signal.SIGKILL)
+            rc = self._wait_process(run, companion.popen, None)
+            _killpg(companion.popen.pid, signal.SIGKILL)
+            companion.exit_code = rc if rc >= 0 else 128 - rc
+            companion.finished_at = _now()
+
     def _check_deadline(self, run: _PodRun, deadline: float | None) -> bool:
         if deadline is not None and time.monotonic() >= deadline:
             self._request_kill(run, _DEADLINE, grace=self.kill_grace)
@@ -1175,7 +1269,13 @@ class TestKubelet:
             reason, message = "Evicted", EVICTED_MESSAGE
         elif pod_reason == _DEADLINE:
             reason, message = "DeadlineExceeded", DEADLINE_MESSAGE
-        phase = "Succeeded" if terminated["exitCode"] == 0 and reason is None else "Failed"
+        self._finish_companions(run, kill=pod_reason is not None or terminated["exitCode"] != 0)
+        failed = any(c.exit_code != 0 for c in run.companions)
+        phase = (
+            "Succeeded"
+            if terminated["exitCode"] == 0 and reason is None and not failed
+            else "Failed"
+        )
         container = self._first_container(run.pod)
         self._write_status(
             run,
@@ -1284,6 +1384,11 @@ class TestKubelet:
         with run.lock:
             if run.no_status:
                 return
+        if run.companions:
+            status["containerStatuses"] = [
+                *status["containerStatuses"],
+                *(c.status() for c in run.companions),
+            ]
         self._patch_status(run.namespace, run.name, status, uid=run.uid)
 
     def _patch_status(

@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from ftapi.steps import SCRIPTS_CONTAINER
 from harness.kubelet import Command, PodSpecView
 
 STANDIN = Path(__file__).resolve().parent / "standin.py"
@@ -29,6 +30,9 @@ def standin_runner(scenario: Path) -> Callable[[PodSpecView], Command]:
     ``scenario`` (see that module)."""
 
     def runner(pod: PodSpecView) -> Command:
+        if pod.container_name == SCRIPTS_CONTAINER:
+            # The stand-in agent writes no script: its script container has nothing to do.
+            return Command(argv=[sys.executable, "-c", "pass"])
         env = {
             **pod.env,
             "FT_TEST_SCENARIO": str(scenario),
