@@ -106,6 +106,17 @@ def test_full_finetuning_train_step(campaign: Campaign, tmp_path: Path) -> None:
     assert (model_dir / "model.safetensors").is_file() and (model_dir / "config.json").is_file()
 
 
+def test_a_run_shorter_than_the_logging_interval_still_reports_its_loss(
+    campaign: Campaign, tmp_path: Path
+) -> None:
+    """Found by the cluster end-to-end run: 32 records, 4 steps, ``logging_steps`` 10."""
+    campaign.write_plan(3, SMALL | {"max_steps": 3})
+    run = run_worker("fttrainer", campaign.request(StepKind.TRAIN, 3), tmp_path)
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.result.ok, run.result.message
+    assert run.result.train_loss is not None and run.result.steps == 3
+
+
 def test_values_outside_the_allow_list_are_not_used_and_said_so(
     campaign: Campaign, tmp_path: Path
 ) -> None:

@@ -140,6 +140,8 @@ def render_training_config(
             config.pop(key, None)
     else:
         config.setdefault("logging_steps", FULL_LOGGING_STEPS)
+        # A run shorter than logging_steps would log no loss at all and read as failed.
+        config["logging_first_step"] = True
         config.setdefault("save_strategy", "no")
         config.setdefault("plot_loss", False)
 
