@@ -21,7 +21,9 @@ The surfaces (the nine script attacks on the sandbox and the gateway live in
   feedback;
 - forged results: termination messages, training results, model folders, split files;
 - the LLM judge: injections in the model's reply against a judge that obeys them;
-- Secrets and endpoints a campaign may name.
+- Secrets and endpoints a campaign may name;
+- the agent pod's ``scripts`` container (the cluster's home of LLM-written scripts): what it
+  holds, mounts and may use up.
 
 Nothing trains or evaluates for real; the data-script attacks need bubblewrap.
 """
@@ -30,9 +32,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import secrets
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -44,6 +49,7 @@ import yaml
 from agent.llm_server import ScriptedLlmServer
 from agent.workspace import layout_of, make_request, mounts, read_plan, record_iteration, write
 
+from ftagent import sandbox
 from ftagent.leakcheck import load_leak_index
 from ftagent.pipeline import run_step
 from ftapi.campaign import FineTuneCampaign, FineTuneCampaignSpec, PlannerType, TrainingMethod
@@ -53,7 +59,7 @@ from ftapi.evalsets.base import Splits, splits_hash
 from ftapi.leakindex import LeakMatcher
 from ftapi.plan import DataRecipe, Plan
 from ftapi.results import EvaluationResult, ResultError, StepResult, TrainingResult
-from ftapi.steps import StepKind, StepRequest
+from ftapi.steps import SCRIPT_RUNNER_DIR_ENV, StepKind, StepRequest
 from ftapi.workspace import CampaignLayout
 from fteval.adapters import EvalItem, get_adapter
 from fteval.errors import EvalStepError
@@ -842,6 +848,89 @@ def trainer_pod_reads_the_dataset_cache(arena: Arena) -> None:
             if "persistentVolumeClaim" in v
         ]
         assert "ft-dataset-cache" not in claims, step
+
+
+LLM_PLANNER = {
+    "type": "llm",
+    "llm": {"strongModels": [MINI], "apiKeySecretRef": {"name": "llm-credentials", "key": "k"}},
+}
+
+
+def scripts_container(config: OperatorConfig | None = None) -> tuple[dict, dict, dict]:
+    """(pod spec, agent container, scripts container) of an LLM planner's agent Job."""
+    spec = pod(job(campaign(planner=LLM_PLANNER), StepKind.AGENT, config))
+    agent, scripts = spec["containers"]
+    assert scripts["name"] == "scripts"
+    return spec, agent, scripts
+
+
+@attack
+def cluster_script_reads_the_key_from_its_environment_or_a_secret(arena: Arena) -> None:
+    """Defence: on the cluster LLM-written scripts run in the agent pod's ``scripts`` container,
+    which references no Secret; only the agent container holds the key."""
+    _, agent, scripts = scripts_container()
+    assert any(e["name"] == LLM_API_KEY_ENV for e in agent["env"])
+    assert all("valueFrom" not in e for e in scripts["env"]) and "envFrom" not in scripts
+    assert LLM_API_KEY_ENV not in {e["name"] for e in scripts["env"]}
+
+
+@attack
+def cluster_script_reads_the_agents_proc_environ(arena: Arena) -> None:
+    """Defence: the two containers have separate PID namespaces (no
+    ``shareProcessNamespace``) and different users, so ``/proc/<agent>/environ`` is neither
+    visible nor readable; no service-account token is mounted."""
+    spec, _, scripts = scripts_container(OperatorConfig(run_as_user=10001))
+    assert not spec.get("shareProcessNamespace")
+    assert spec["automountServiceAccountToken"] is False
+    assert scripts["securityContext"]["runAsUser"] != spec["securityContext"]["runAsUser"]
+    assert scripts["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+@attack
+def cluster_script_reads_the_workspace_or_the_evaluation_sets(arena: Arena) -> None:
+    """Defence: the ``scripts`` container mounts no workspace, no model cache and of the
+    dataset cache only ``raw/``, read-only; everything else it may write is an emptyDir."""
+    spec, _, scripts = scripts_container()
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    for mount in scripts["volumeMounts"]:
+        volume = volumes[mount["name"]]
+        if "persistentVolumeClaim" in volume:
+            assert mount["name"] == "dataset-cache", mount
+            assert mount["subPath"] == "raw" and mount["readOnly"] is True, mount
+        else:
+            assert "emptyDir" in volume and volume["emptyDir"].get("sizeLimit"), volume
+    assert scripts["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+@attack
+def cluster_script_fork_bombs_or_fills_the_node(arena: Arena) -> None:
+    """Defence: the ``scripts`` container has CPU, memory and ephemeral-storage limits and its
+    emptyDirs a ``sizeLimit``; the runner (here as the container runs it) starts each script
+    under ``RLIMIT_NPROC``, ``RLIMIT_AS`` and ``RLIMIT_FSIZE``."""
+    _, _, scripts = scripts_container()
+    limits = scripts["resources"]["limits"]
+    assert limits["cpu"] and limits["memory"] and limits["ephemeral-storage"]
+    folder = Path(tempfile.mkdtemp(prefix="ftsc-", dir="/tmp"))
+    arena.cleanup.append(folder)
+    folder.chmod(0o777)
+    env = {"PATH": os.environ["PATH"], SCRIPT_RUNNER_DIR_ENV: str(folder)}
+    runner = subprocess.Popen([sys.executable, "-m", "ftagent.script_runner"], env=env)
+    try:
+        assert sandbox.attach_runner(folder, wait_s=20)
+        work = sandbox.scratch_folder(folder)
+        (work / "s.py").write_text(
+            "import resource\n"
+            "names = ('RLIMIT_NPROC', 'RLIMIT_AS', 'RLIMIT_FSIZE')\n"
+            "print([resource.getrlimit(getattr(resource, n))[0] for n in names])\n"
+        )
+        result = sandbox.run_script(work / "s.py", cwd=work, env={}, max_processes=64)
+        assert result.ok, result.describe()
+        nproc, memory, fsize = json.loads(result.stdout_tail.strip())
+        assert nproc == 64
+        assert memory == sandbox.DEFAULT_MEMORY_MB * 1024**2 and 0 < fsize <= 2 * 1024**3
+    finally:
+        sandbox.detach_runner()
+        runner.wait(20)
 
 
 @attack
