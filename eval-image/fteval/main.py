@@ -51,6 +51,7 @@ from fteval.columns import (
 )
 from fteval.errors import EvalStepError
 from fteval.items import load_items, read_splits, split_items
+from fteval.judge import API_KEY_ENV as JUDGE_KEY_ENV
 from fteval.judge import BUDGET_ENV as JUDGE_BUDGET_ENV
 from fteval.judge import LOG_ENV as JUDGE_LOG_ENV
 from fteval.judge import judge_from_spec
@@ -58,6 +59,7 @@ from fteval.occonfig import DatasetSpec, ModelSpec, render_config
 from fteval.prompts import build_prompt, choose_shots
 from fteval.results import evaluation_result, read_results
 from fteval.runner import run_opencompass
+from fteval.sandbox import protect_process
 from fteval.targets import (
     EvalTarget,
     check_model_digest,
@@ -294,6 +296,8 @@ def evaluate(request: StepRequest, settings: EvalSettings | None = None) -> Step
 
 
 def main() -> int:
+    if os.environ.get(JUDGE_KEY_ENV):
+        protect_process()  # chart code (same user) must not read the judge's key from /proc
     raw = os.environ.get(STEP_REQUEST_ENV)
     step = requested_step(raw, StepKind.EVAL)
     if step not in EVAL_STEPS:

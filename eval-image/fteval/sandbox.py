@@ -1,11 +1,19 @@
 """Run untrusted chart code (TableBench visualization) in a throw-away subprocess.
 
 The model's code runs in a fresh temporary folder holding only ``table.csv``, in an isolated
-interpreter (``python -I``) with a minimal environment, the Agg backend, sockets replaced by
-a stub that refuses to connect, CPU-time, memory and file-size limits, its own session and a
-wall-clock timeout, after which (and after every run) its whole process group is killed. The
-pod's own NetworkPolicy and read-only root filesystem remain the real boundary; this keeps a
-runaway script from hurting the evaluation.
+interpreter (``python -I``) with a minimal environment, the Agg backend, CPU-time, memory and
+file-size limits, its own session and a wall-clock timeout, after which (and after every run)
+its whole process group is killed.
+
+It has no network: before the interpreter starts, a seccomp filter (libseccomp through
+``pyseccomp``) makes the kernel refuse every ``socket()`` but ``AF_UNIX`` (so no TCP, UDP,
+raw, netlink or packet socket, whatever the code imports or calls), ``io_uring`` (which could
+open sockets past that rule) and ``ptrace``/``process_vm_*`` (the evaluator's memory), with
+``EACCES``; the filter also sets no-new-privileges. This needs no namespace or privilege, so it
+holds in an unprivileged pod as on a laptop. Where libseccomp cannot be loaded, chart code is
+not run and the step fails as an environment failure naming the fix. The evaluator itself is
+not dumpable while it holds an LLM key (:func:`protect_process`), so the code cannot read the
+key from ``/proc/<evaluator>/environ`` either.
 
 :func:`run_plot_capture` reads what the code drew: the y arguments it passed to ``plt.bar``,
 ``plt.plot`` and ``plt.scatter``, recorded exactly as the visualization evaluator of the
@@ -16,29 +24,82 @@ _execute_code``), for comparison with the item's ``y_references``.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import functools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ftapi.results import FailureKind
+from fteval.errors import EvalStepError
+
 MEMORY_LIMIT = 4 * 1024**3
 FILE_SIZE_LIMIT = 64 * 1024**2
+_PR_SET_DUMPABLE = 4
+_DENIED_SYSCALLS = ("io_uring_setup", "ptrace", "process_vm_readv", "process_vm_writev")
+FIX = (
+    "the evaluation image needs libseccomp (Debian/Ubuntu: apt-get install libseccomp2) and "
+    "the pyseccomp package (pip install pyseccomp) to run chart code without network"
+)
 
 
-def _limits() -> None:  # runs in the child before exec
-    import resource
+@functools.lru_cache(maxsize=1)
+def _network_filter() -> Any:
+    """The seccomp filter chart code runs under (built once, loaded in each child)."""
+    try:
+        import pyseccomp as seccomp
 
-    cpu = int(os.environ.get("FT_SANDBOX_CPU_SECONDS", "60"))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
-    os.setsid()
+        denied = seccomp.ERRNO(errno.EACCES)
+        rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+        rules.add_rule(denied, "socket", seccomp.Arg(0, seccomp.NE, socket.AF_UNIX))
+        for name in _DENIED_SYSCALLS:
+            rules.add_rule(denied, name)
+        return rules
+    except Exception as exc:  # ImportError, OSError (no libseccomp), a refused rule
+        raise EvalStepError(
+            f"chart code cannot run without network here ({exc}); {FIX}",
+            FailureKind.ENVIRONMENT,
+        ) from exc
+
+
+def protect_process() -> None:
+    """Make this process non-dumpable: its ``/proc/<pid>/environ`` and memory become
+    unreadable to other processes of the same user (the chart code it starts)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def _limits(rules: Any) -> Callable[[], None]:
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = (ctypes.c_uint32 * 2)(_CAPABILITY_VERSION_3, 0)
+    no_capabilities = (ctypes.c_uint32 * 6)()
+
+    def child() -> None:  # runs in the child before exec
+        import resource
+
+        cpu = int(os.environ.get("FT_SANDBOX_CPU_SECONDS", "60"))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+        os.setsid()
+        # No capabilities (pods have none; a root evaluator on a workstation would): without
+        # CAP_SYS_PTRACE a non-dumpable evaluator's /proc entries stay closed even to root.
+        libc.capset(header, no_capabilities)
+        rules.load()  # last: from here on no socket but AF_UNIX, no new privileges
+
+    return child
 
 
 def _run_isolated(folder: Path, script: str, timeout: float) -> tuple[int | None, str]:
@@ -47,6 +108,7 @@ def _run_isolated(folder: Path, script: str, timeout: float) -> tuple[int | None
     whole process group is killed (code that forks cannot leave processes behind). Returns
     the exit status (None: timed out) and the end of its stderr (or stdout)."""
     tmp = str(folder)
+    rules = _network_filter()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": tmp,
@@ -55,9 +117,6 @@ def _run_isolated(folder: Path, script: str, timeout: float) -> tuple[int | None
         "MPLCONFIGDIR": tmp,
         "OPENBLAS_NUM_THREADS": "1",
         "OMP_NUM_THREADS": "1",
-        "http_proxy": "http://127.0.0.1:9",
-        "https_proxy": "http://127.0.0.1:9",
-        "no_proxy": "",
         "FT_SANDBOX_CPU_SECONDS": str(int(timeout) + 1),
     }
     process = subprocess.Popen(
@@ -68,7 +127,7 @@ def _run_isolated(folder: Path, script: str, timeout: float) -> tuple[int | None
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_limits,  # resource limits and a new session, set in the child
+        preexec_fn=_limits(rules),  # limits, a new session and the filter, in the child
     )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
@@ -90,19 +149,8 @@ def _kill_group(pgid: int) -> None:
 # ----------------------------------------------------------------------------- plot capture
 
 _CAPTURE_PRELUDE = r"""
-import json, os, socket, sys
+import json, os, sys
 from pathlib import Path
-
-class _NoSocket(socket.socket):
-    def connect(self, *args, **kwargs):
-        raise OSError("network access is disabled in the evaluation sandbox")
-    connect_ex = connect
-
-def _refuse(*args, **kwargs):
-    raise OSError("network access is disabled in the evaluation sandbox")
-
-socket.socket = _NoSocket
-socket.create_connection = _refuse
 
 import matplotlib
 matplotlib.use("Agg")

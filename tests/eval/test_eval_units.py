@@ -4,6 +4,10 @@ OpenCompass config, the chart sandbox and the LLM judge (against a local HTTP se
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -405,7 +409,66 @@ class TestSandbox:
     def test_network_is_refused(self) -> None:
         code = "import socket\nsocket.create_connection(('127.0.0.1', 80))"
         run = run_plot_capture(code, None, timeout=20)
-        assert not run.executed and "network access is disabled" in run.error
+        assert not run.executed and "Permission denied" in run.error
+
+    def test_no_socket_reaches_a_listening_server_however_it_is_made(self) -> None:
+        """The kernel refuses the socket: ``_socket`` (under any stub), UDP, IPv6, netlink
+        and raw sockets alike, and a TCP server on the host's loopback sees no connection."""
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen(4)
+            server.settimeout(1.0)
+            port = server.getsockname()[1]
+            code = (
+                "import _socket\n"
+                "errors = []\n"
+                "for family, kind in [(2, 1), (2, 2), (10, 1), (16, 3), (17, 3)]:\n"
+                "    try:\n"
+                "        s = _socket.socket(family, kind)\n"
+                "        if (family, kind) == (2, 1):\n"
+                f"            s.connect(('127.0.0.1', {port}))\n"
+                "        errors.append('open')\n"
+                "    except OSError as exc:\n"
+                "        errors.append(exc.errno)\n"
+                "plt.bar([0], [len([e for e in errors if e == 13])])\n"
+                "print(errors)\n"
+            )
+            run = run_plot_capture(code, None, timeout=20)
+            with pytest.raises(TimeoutError):
+                server.accept()
+        assert run.executed and run.data == [[5]], run
+
+    def test_the_evaluators_environment_stays_closed_to_chart_code(self) -> None:
+        """Chart code cannot read the judge's key from ``/proc/<evaluator>/environ``: the
+        evaluator is not dumpable while it holds a key (which closes its /proc entries to
+        processes of the same user, the pods' case) and chart code runs without capabilities
+        (which closes them to a root evaluator's children, this machine's case)."""
+        secret = "sk-CHART-" + "7" * 20
+        code = (
+            "data = open(f'/proc/{os.getppid()}/environ', 'rb').read()\n"
+            f"plt.bar([0], [int({secret!r}.encode() in data)])\n"
+        )
+        driver = (
+            "import ctypes, json\n"
+            "from fteval.sandbox import protect_process, run_plot_capture\n"
+            "protect_process()\n"
+            "dumpable = ctypes.CDLL(None).prctl(3, 0, 0, 0, 0)\n"  # PR_GET_DUMPABLE
+            f"run = run_plot_capture({code!r}, None, timeout=20)\n"
+            "print(json.dumps({'dumpable': dumpable, 'executed': run.executed,"
+            " 'data': run.data, 'error': run.error}))"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", driver],
+            env={**os.environ, "FT_LLM_API_KEY": secret},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        outcome = json.loads(done.stdout.strip().splitlines()[-1])
+        assert outcome["dumpable"] == 0, outcome
+        assert not outcome["executed"] and "Permission denied" in outcome["error"], outcome
+        assert secret not in done.stdout + done.stderr
 
     def test_runaway_code_times_out(self) -> None:
         run = run_plot_capture("while True:\n    pass", None, timeout=3)
