@@ -157,6 +157,10 @@ class OperatorConfig(BaseSettings):
     default_queue_name: str | None = None
     """Kueue LocalQueue for GPU Jobs of campaigns that name none."""
     default_priority_class: str | None = None
+    crash_after_creating: str | None = None
+    """Fault injection (the fault suite; never set in production): the operator exits with
+    status 137 right after it created a Job whose name matches this glob, before it patches
+    the campaign's status, as if killed at that instant."""
 
     @property
     def scripts_uid(self) -> int:

@@ -8,7 +8,9 @@ leaves a Job that the next reconcile finds under its deterministic name, never a
 
 from __future__ import annotations
 
+import fnmatch
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +43,14 @@ class Outcome:
     requeue_after: float | None = None
     phase: str | None = None
     best_validation: float | None = None
+
+
+def crash_point(glob: str | None, job_name: str) -> None:
+    """The fault suite's injection point between creating a Job and patching the status."""
+    if glob and fnmatch.fnmatchcase(job_name, glob):
+        log.error("fault injection: exiting after creating Job %s", job_name)
+        logging.shutdown()
+        os._exit(137)
 
 
 def now_utc() -> datetime:
@@ -84,13 +94,16 @@ class Reconciler:
             raise
         return self.batch.api_client.sanitize_for_serialization(job)
 
-    def create_job(self, manifest: dict[str, Any]) -> None:
+    def create_job(self, manifest: dict[str, Any]) -> bool:
+        """Create the Job; False when it exists already."""
         metrics.API_REQUESTS.labels(verb="create", resource="jobs").inc()
         try:
             self.batch.create_namespaced_job(manifest["metadata"]["namespace"], manifest)
         except ApiException as exc:
             if exc.status != 409:  # 409: created by an earlier run of this decision
                 raise
+            return False
+        return True
 
     def delete_job(self, namespace: str, name: str) -> None:
         metrics.API_REQUESTS.labels(verb="delete", resource="jobs").inc()
@@ -198,7 +211,8 @@ class Reconciler:
         for create in decision.create:
             manifest = build_job(campaign, create, self.config)
             kopf.adopt(manifest, owner=dict(body), nested=["spec.template"])
-            self.create_job(manifest)
+            if self.create_job(manifest):
+                crash_point(self.config.crash_after_creating, create.name)
             metrics.JOBS_CREATED.labels(step=str(create.request.step)).inc()
         for delete in decision.delete:
             self.delete_job(namespace, delete.name)

@@ -34,6 +34,7 @@ class ScriptedLlmServer:
 
     def __init__(self) -> None:
         self.queue: deque[Scripted] = deque()
+        self.failures: deque[Scripted] = deque()
         self.rules: dict[str, Scripted] = {}
         self.requests: list[dict[str, Any]] = []
         self.authorizations: list[str] = []
@@ -78,6 +79,10 @@ class ScriptedLlmServer:
     def fail(self, status: int = 500, message: str = "") -> None:
         self.queue.append(Scripted(status=status, message=message))
 
+    def fail_next(self, *statuses: int) -> None:
+        """The next requests get these statuses, before any rule, responder or queue."""
+        self.failures.extend(Scripted(status=status) for status in statuses)
+
     def rule(self, model: str, status: int = 500) -> None:
         """Every request for ``model`` (as the server sees it, e.g. gpt-4o) gets ``status``."""
         self.rules[model] = Scripted(status=status)
@@ -92,7 +97,9 @@ class ScriptedLlmServer:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             model = body.get("model", "")
-            scripted = self.rules.get(model)
+            scripted = self.failures.popleft() if self.failures else None
+            if scripted is None:
+                scripted = self.rules.get(model)
             if scripted is None and self.responder is not None:
                 scripted = Scripted(
                     content=self.responder(body), prompt_tokens=60, completion_tokens=1

@@ -415,7 +415,7 @@ class LocalCluster:
 
     def _spawn(self, name: str, args: list[str]) -> _Proc:
         log_path = self.workdir / f"{name}.log"
-        log_file = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        log_file = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         env = dict(os.environ)
         no_proxy = ",".join(x for x in (env.get("NO_PROXY", ""), "127.0.0.1,localhost") if x)
         env["NO_PROXY"] = env["no_proxy"] = no_proxy
@@ -463,7 +463,20 @@ class LocalCluster:
             ],
         )
 
+    def restart_apiserver(self, down_seconds: float = 1.0) -> None:
+        """Kill kube-apiserver (SIGKILL) and start it again on the same port and etcd: the
+        cluster's data is kept, every client loses its connections and watches."""
+        old = next(p for p in self._procs if p.name == "kube-apiserver")
+        old.popen.kill()
+        old.popen.wait()
+        old.log_file.close()
+        self._procs.remove(old)
+        time.sleep(down_seconds)
+        self._start_apiserver(self._api_port, self._etcd_port)
+        self._wait_apiserver()
+
     def _start_apiserver(self, port: int, etcd_port: int) -> None:
+        self._api_port, self._etcd_port = port, etcd_port
         pki = self.workdir / "pki"
         self._spawn(
             "kube-apiserver",
