@@ -17,12 +17,15 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from ftagent.errors import BudgetExhausted, LlmError
+from ftapi.traces import LlmCallTrace, TraceMessage, append_llm_call
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +150,7 @@ class LlmClient:
         api_key: str | None,
         meter: CostMeter | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        trace_path: Path | None = None,
     ) -> None:
         if not settings.strong_models:
             raise LlmError("no strong models configured (spec.planner.llm.strongModels)")
@@ -157,6 +161,26 @@ class LlmClient:
         self.timeout_s = timeout_s
         self._slots = threading.BoundedSemaphore(settings.max_workers)
         self._litellm: Any = None
+        self.trace_path = trace_path
+        """Where every call is recorded (:mod:`ftapi.traces`); None: nowhere."""
+        self._secret = api_key
+
+    def _trace(self, model: str, pool: str, messages: Sequence[Message], **fields: Any) -> None:
+        if self.trace_path is None:
+            return
+        trace = LlmCallTrace(
+            model=model,
+            pool=pool,
+            messages=[
+                TraceMessage(role=str(m.get("role", "")), content=str(m.get("content", "")))
+                for m in messages
+            ],
+            **fields,
+        )
+        try:
+            append_llm_call(self.trace_path, trace, secret=self._secret)
+        except OSError as exc:  # a trace must never fail the step
+            log.warning("cannot record the LLM call in %s: %s", self.trace_path, exc)
 
     def _lib(self) -> Any:
         if self._litellm is None:
@@ -187,6 +211,7 @@ class LlmClient:
                 extra["temperature"] = temperature
             if max_tokens is not None:
                 extra["max_tokens"] = max_tokens
+            started = time.monotonic()
             try:
                 with self._slots:
                     response = litellm.completion(
@@ -203,11 +228,24 @@ class LlmClient:
                 short = scrub(_short(exc), self.api_key)
                 log.warning("model %s failed: %s", model, short)
                 errors.append(f"{model}: {type(exc).__name__}: {short}")
+                latency = time.monotonic() - started
+                self._trace(model, pool, messages, error=short, latency_s=latency)
                 continue
             cost = self._cost(response)
             self.meter.add(cost)
             choices = getattr(response, "choices", None) or []
             text = (choices[0].message.content or "") if choices else ""
+            usage = getattr(response, "usage", None)
+            self._trace(
+                model,
+                pool,
+                messages,
+                response=text,
+                prompt_tokens=getattr(usage, "prompt_tokens", None),
+                completion_tokens=getattr(usage, "completion_tokens", None),
+                cost_usd=max(0.0, cost),
+                latency_s=time.monotonic() - started,
+            )
             if not text.strip():
                 errors.append(f"{model}: empty reply")
                 continue

@@ -15,6 +15,7 @@ from ftagent.pipeline import run_step
 from ftagent.planners.llm import extract_code, extract_json
 from ftapi.campaign import PlannerType
 from ftapi.plan import Plan
+from ftapi.traces import LLM_CALLS_NAME, read_llm_calls
 
 from .llm_server import ScriptedLlmServer
 from .workspace import layout_of, make_request, read_plan, read_train_json, write
@@ -382,3 +383,28 @@ def test_rate_limits_and_server_errors_are_retried_before_the_next_model(llm_ser
     assert reply.text == "answered after two retries"
     assert len(llm_server.requests) == 3
     assert client.meter.spent == pytest.approx(call_cost())  # failed calls cost nothing
+
+
+def test_every_planner_call_is_traced_for_the_dashboard(
+    tmp_path, llm_server, api_key, monkeypatch
+) -> None:
+    """``llm_calls.jsonl`` in the round folder: each attempt with its prompt, reply or error,
+    tokens, cost and latency; the key masked even where a reply repeats it."""
+    monkeypatch.setenv("FT_LLM_RETRIES", "0")
+    llm_server.rule("gpt-4o", status=500)
+    llm_server.reply("not JSON, but the key: " + api_key)
+    llm_server.reply(proposal())
+    spec = llm_spec(llm_server, strongModels=[BIG, MINI])
+    request = make_request(tmp_path, "aime25", spec=spec)
+    assert run_step(request).ok
+    path = layout_of(request).round_dir(0, 0) / LLM_CALLS_NAME
+    calls = read_llm_calls(path)
+    assert [c.model for c in calls] == [BIG, MINI, BIG, MINI]
+    failed, first, _, second = calls
+    assert failed.error and failed.response is None and failed.cost_usd == 0
+    assert first.response == "not JSON, but the key: ***"
+    assert first.messages[1].role == "user" and "AIME 2025" in first.messages[1].content
+    assert first.prompt_tokens == 1000 and first.completion_tokens == 500
+    assert second.cost_usd == pytest.approx(call_cost()) and second.latency_s > 0
+    assert "invalid JSON" in second.messages[-1].content
+    assert api_key not in path.read_text()

@@ -61,6 +61,7 @@ from ftapi.errors import format_validation_error
 from ftapi.hyperparameters import finetuning_type
 from ftapi.jsonlines import JsonLineError, parse_json_lines
 from ftapi.plan import OPERATOR_MANAGED_KEYS, DataRecipe
+from ftapi.traces import LLM_CALLS_NAME
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,12 @@ class LlmPlanner:
 
     def draft(self, ctx: AgentContext) -> Draft:
         meter = CostMeter(limit=self.config.cost_budget_usd, spent_before=ctx.history.llm_spent)
-        client = LlmClient(self.settings, api_key=self.api_key, meter=meter)
+        client = LlmClient(
+            self.settings,
+            api_key=self.api_key,
+            meter=meter,
+            trace_path=ctx.round_dir / LLM_CALLS_NAME,
+        )
         seed = ctx.seed + 1000 * ctx.iteration + ctx.repair_round
         try:
             proposal, data_plan = self._propose(ctx, client, seed)
