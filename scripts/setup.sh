@@ -4,15 +4,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${1:-python3}"
-# bubblewrap sandboxes LLM-written data scripts (the agent refuses them without it).
-if ! command -v bwrap >/dev/null; then
+# System packages from Debian's archive: bubblewrap sandboxes LLM-written data scripts (the
+# agent refuses them without it); chromium runs the dashboard's browser tests (Playwright
+# drives it by its path, it downloads no browser).
+missing=()
+command -v bwrap >/dev/null || missing+=(bubblewrap)
+command -v chromium >/dev/null || missing+=(chromium)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q bubblewrap >/dev/null 2>&1 \
-      || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }
+    apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/dev/null; }
   else
-    echo "note: install bubblewrap (e.g. sudo apt-get install bubblewrap): without it" \
-         "LLM-written data scripts are refused and their tests fail" >&2
+    echo "note: install ${missing[*]} (e.g. sudo apt-get install ${missing[*]}): without" \
+         "bubblewrap LLM-written data scripts are refused, without chromium the dashboard's" \
+         "browser tests fail" >&2
   fi
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

@@ -108,3 +108,25 @@ def describe(comparison: Comparison, confidence: float) -> str:
     if comparison.method == "threshold":
         return f"gain {comparison.estimate:+.2f} vs minImprovement"
     return f"gain {comparison.estimate:+.2f}"
+
+
+def interval(
+    items: list[float],
+    weights: list[float] | None = None,
+    confidence: float = 0.9,
+    seed_key: str = "",
+    resamples: int = RESAMPLES,
+) -> tuple[float, float] | None:
+    """The bootstrap interval of one score (points) from its per-item scores (None: none)."""
+    n = len(items)
+    if n == 0:
+        return None
+    w = weights if weights and len(weights) == n else [1.0] * n
+    rng = random.Random(_seed(seed_key))
+    means = sorted(
+        _weighted(items, w, [rng.randrange(n) for _ in range(n)]) for _ in range(resamples)
+    )
+    tail = (1 - confidence) / 2
+    low = means[int(tail * (resamples - 1))] * 100
+    high = means[int((1 - tail) * (resamples - 1))] * 100
+    return round(low, 3), round(high, 3)

@@ -219,8 +219,58 @@ def run(
     report = write_report(final, paths.mounts(), paths.state)
     console.print(report.read_text())
     console.print(f"report: {report} (plot: {report.with_suffix('.png')})")
+    console.print(f"dashboard: ftctl ui {workdir}  (then open http://127.0.0.1:8080)")
     if final.status.phase != "Succeeded":
         raise typer.Exit(1)
+
+
+@app.command()
+def ui(
+    folder: Path = typer.Argument(
+        Path(".ftctl"), help="The work folder of `ftctl run` / `ftctl demo` (its runs/)."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8080, help="Port to listen on."),
+    cluster: bool = typer.Option(
+        False, help="Show the cluster's campaigns (kubeconfig, or in-cluster) instead."
+    ),
+    namespace: list[str] = typer.Option(
+        [], "--namespace", "-n", help="With --cluster: only these namespaces (default: all)."
+    ),
+    workspace: Path | None = typer.Option(
+        None, help="With --cluster: where the workspace claim is mounted (read-only)."
+    ),
+    refresh_ms: int = typer.Option(2000, min=250, help="How often pages refresh themselves."),
+) -> None:
+    """A read-only web dashboard of campaigns: scores, loss curves, timelines, plans, data,
+    LLM calls, logs. Pages update while a campaign runs."""
+    import uvicorn
+
+    from ftoperator.dashboard.app import create_app
+    from ftoperator.dashboard.sources import ClusterSource, LocalSource, Source
+
+    source: Source
+    if cluster:
+        from kubernetes import config
+
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            config.load_kube_config()
+        from kubernetes import client
+
+        source = ClusterSource(client.ApiClient(), namespaces=namespace, workspace=workspace)
+        where = "cluster"
+    else:
+        if not (folder / "runs").is_dir():
+            err_console.print(
+                f"[yellow]{folder} has no runs/ yet[/yellow]: start one with `ftctl demo` or "
+                "`ftctl run`; the dashboard shows it as soon as it appears."
+            )
+        source = LocalSource(folder.resolve())
+        where = f"local: {folder}"
+    console.print(f"dashboard on http://{host}:{port} ({where})")
+    uvicorn.run(create_app(source, where=where, refresh_ms=refresh_ms), host=host, port=port)
 
 
 @app.command()

@@ -495,3 +495,64 @@ def test_schema_rejects_bad_values(case: str, tmp_path: Path):
     message = str(excinfo.value)
     assert "values don't meet the specifications of the schema" in message
     assert field in message
+
+
+# ----------------------------------------------------------------------------- dashboard
+
+
+def _dashboard(objects: list[Manifest]) -> list[Manifest]:
+    return [
+        o
+        for o in objects
+        if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == "dashboard"
+    ]
+
+
+def test_the_dashboard_is_off_by_default(rendered: dict[str, list[Manifest]]):
+    for objects in rendered.values():
+        assert _dashboard(objects) == []
+
+
+@pytest.mark.parametrize("scope", ["cluster", "namespace"])
+def test_the_dashboard_is_read_only(tmp_path: Path, scope: str):
+    values = {
+        "dashboard": {"enabled": True},
+        "scope": scope,
+        "watchNamespaces": ["team-a", "team-b"] if scope == "namespace" else [],
+    }
+    objects = _dashboard(render(values, tmp_path))
+    deployment = one(objects, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"][:3] == ["ftctl", "ui", "--cluster"]
+    assert "--workspace=/workspace" in container["command"]
+    if scope == "namespace":
+        assert {"--namespace=team-a", "--namespace=team-b"} <= set(container["command"])
+    # No write path: the workspace claim read-only, a read-only root, no capabilities.
+    (workspace,) = [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    assert workspace["persistentVolumeClaim"]["readOnly"] is True
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == workspace["name"]]
+    assert mount["readOnly"] is True
+    context = container["securityContext"]
+    assert context["readOnlyRootFilesystem"] and context["runAsNonRoot"]
+    assert context["capabilities"] == {"drop": ["ALL"]} and not context["allowPrivilegeEscalation"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    # Its own ServiceAccount, bound only to get/list/watch.
+    (account,) = by_kind(objects, "ServiceAccount")
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    roles = by_kind(objects, "ClusterRole" if scope == "cluster" else "Role")
+    assert len(roles) == (1 if scope == "cluster" else 2)
+    for role in roles:
+        for rule in role["rules"]:
+            assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+        resources = {r for rule in role["rules"] for r in rule["resources"]}
+        assert resources == {"finetunecampaigns", "jobs", "events"}
+    bindings = by_kind(objects, "ClusterRoleBinding" if scope == "cluster" else "RoleBinding")
+    for binding in bindings:
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": NAMESPACE}
+        ]
+    service = one(objects, "Service")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["selector"].items() <= labels.items()

@@ -77,3 +77,22 @@ def test_install_dry_run_renders_notes(cluster: LocalCluster, namespace: str, tm
         client.CustomObjectsApi(api).create_namespaced_custom_object(
             "ftagent.dev", "v1alpha1", namespace, "finetunecampaigns", campaign, dry_run="All"
         )
+
+
+@pytest.mark.parametrize("scope", ["cluster", "namespace"])
+def test_the_dashboards_objects_are_accepted(
+    scope: str, dynamic: DynamicClient, namespace: str, tmp_path: Path
+):
+    values = {"dashboard": {"enabled": True}, "scope": scope}
+    objects = [
+        o
+        for o in render(values, tmp_path, release="ft", namespace=namespace)
+        if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == "dashboard"
+    ]
+    assert {o["kind"] for o in objects} >= {"Deployment", "Service", "ServiceAccount"}
+    for obj in objects:
+        resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        created = resource.create(
+            body=obj, namespace=obj["metadata"].get("namespace"), dry_run="All"
+        )
+        assert created.metadata.name == obj["metadata"]["name"]

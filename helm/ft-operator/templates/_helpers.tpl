@@ -23,6 +23,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
 {{- end }}
 
+{{- define "ft-operator.dashboardSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "ft-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: dashboard
+{{- end }}
+
 {{- define "ft-operator.labels" -}}
 helm.sh/chart: {{ include "ft-operator.chart" . }}
 app.kubernetes.io/name: {{ include "ft-operator.name" . }}

@@ -1,0 +1,458 @@
+"""What each dashboard page shows, assembled from a :class:`CampaignRecord` (no I/O beyond
+reading the campaign's workspace folder). Charts are plotly figures, sent as JSON and drawn in
+the browser by plotly.js."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import plotly.graph_objects as go
+from pydantic import ValidationError
+
+from ftapi.campaign import FineTuneCampaign, IterationStatus
+from ftapi.plan import Plan
+from ftapi.results import EvaluationResult, TrainingResult, decode_item_scores, decode_item_weights
+from ftapi.traces import LLM_CALLS_NAME, read_llm_calls
+from ftoperator.acceptance import interval
+from ftoperator.dashboard.sources import CampaignRecord, read_json, tail
+
+SAMPLES = 3
+SAMPLE_CHARS = 1500
+SCRIPT_CHARS = 20_000
+GATEWAY_LOG = "llm_gateway.jsonl"
+SCRIPT_NAME = "process_data.py"
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _age(since: datetime | None) -> str:
+    if since is None:
+        return "-"
+    seconds = int((datetime.now(UTC) - since).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def campaign_url(record: CampaignRecord) -> str:
+    return f"/campaigns/{record.namespace}/{record.name}"
+
+
+def _created(campaign: FineTuneCampaign) -> datetime | None:
+    stamp = campaign.metadata.creation_timestamp
+    if stamp is not None:
+        return stamp if isinstance(stamp, datetime) else None
+    return campaign.status.start_time
+
+
+# ---------------------------------------------------------------------- campaigns
+
+
+def campaign_row(record: CampaignRecord) -> dict[str, Any]:
+    campaign = record.campaign
+    status, spec = campaign.status, campaign.spec
+    best = status.best
+    return {
+        "name": record.name,
+        "namespace": record.namespace,
+        "url": campaign_url(record),
+        "model": spec.base_model,
+        "benchmark": spec.benchmark,
+        "phase": str(status.phase),
+        "baseline": _fmt(status.baseline.validation if status.baseline else None),
+        "best": _fmt(best.validation if best else None),
+        "test": _fmt(best.test if best else None),
+        "iterations": len(status.iterations),
+        "gpu_hours": _fmt((status.gpu_seconds or 0) / 3600),
+        "llm_cost": f"${status.llm_cost or 0:.4f}",
+        "age": _age(_created(campaign)),
+    }
+
+
+def campaign_grid(records: list[CampaignRecord]) -> dict[str, Any]:
+    """The batch view: one cell per (model, benchmark): the most recent campaign's best."""
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in records:
+        row = campaign_row(record)
+        cells[(row["model"], row["benchmark"])] = row
+    models = sorted({m for m, _ in cells})
+    benchmarks = sorted({b for _, b in cells})
+    return {
+        "models": models,
+        "benchmarks": benchmarks,
+        "rows": [[cells.get((m, b)) for b in benchmarks] for m in models],
+    }
+
+
+# ---------------------------------------------------------------------- one campaign
+
+
+def _plan(record: CampaignRecord, iteration: int, repair_round: int) -> Plan | None:
+    if record.layout is None:
+        return None
+    data = read_json(record.layout.plan_file(iteration, repair_round))
+    try:
+        return Plan.model_validate(data) if data is not None else None
+    except ValidationError:
+        return None
+
+
+def _training(record: CampaignRecord, path_parts: tuple[Any, ...]) -> TrainingResult | None:
+    if record.layout is None:
+        return None
+    kind, *args = path_parts
+    folder = record.layout.train_dir(*args) if kind == "train" else record.layout.smoke_dir(*args)
+    data = read_json(folder / "result.json")
+    try:
+        return TrainingResult.model_validate(data) if data is not None else None
+    except ValidationError:
+        return None
+
+
+def _evaluation(record: CampaignRecord, iteration: int | None, split: str, final: bool = False):
+    if record.layout is None:
+        return None
+    data = read_json(record.layout.eval_file(iteration, split, final=final))  # type: ignore[arg-type]
+    try:
+        return EvaluationResult.model_validate(data) if data is not None else None
+    except ValidationError:
+        return None
+
+
+def score_interval(it: IterationStatus) -> tuple[float, float] | None:
+    items = decode_item_scores(it.item_scores)
+    if not items:
+        return None
+    return interval(items, decode_item_weights(it.item_weights), seed_key=f"it-{it.index}")
+
+
+def scores_figure(record: CampaignRecord) -> dict[str, Any]:
+    """Validation per iteration with its 90% bootstrap interval, the baseline as a line."""
+    status = record.campaign.status
+    done = [it for it in status.iterations if it.validation is not None]
+    xs, ys, plus, minus, text = [], [], [], [], []
+    for it in done:
+        assert it.validation is not None
+        xs.append(it.index)
+        ys.append(it.validation)
+        bounds = score_interval(it)
+        plus.append(max(0.0, bounds[1] - it.validation) if bounds else 0.0)
+        minus.append(max(0.0, it.validation - bounds[0]) if bounds else 0.0)
+        verdict = "accepted" if it.accepted else "not accepted"
+        text.append(f"{it.hypothesis or ''}<br>{verdict}")
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="markers+lines",
+            name="validation",
+            error_y={"type": "data", "array": plus, "arrayminus": minus, "visible": True},
+            hovertext=text,
+        )
+    )
+    if status.best and status.best.iteration is not None and status.best.validation is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[status.best.iteration],
+                y=[status.best.validation],
+                mode="markers",
+                marker={"size": 14, "symbol": "star"},
+                name="best",
+            )
+        )
+    if status.baseline and status.baseline.validation is not None:
+        fig.add_hline(
+            y=status.baseline.validation,
+            line_dash="dash",
+            annotation_text=f"baseline {status.baseline.validation:.2f}",
+        )
+    fig.update_layout(
+        xaxis_title="iteration",
+        yaxis_title="validation score",
+        margin={"l": 50, "r": 20, "t": 30, "b": 40},
+        height=320,
+    )
+    return json.loads(fig.to_json())
+
+
+def loss_figure(record: CampaignRecord) -> dict[str, Any]:
+    """Every iteration's training loss per step, on one chart."""
+    fig = go.Figure()
+    for it in record.campaign.status.iterations:
+        result = _training(record, ("train", it.index))
+        if result is None or not result.loss_history:
+            continue
+        points = [p for p in result.loss_history if p.loss is not None]
+        fig.add_trace(
+            go.Scatter(
+                x=[p.step for p in points],
+                y=[p.loss for p in points],
+                mode="lines+markers",
+                name=f"iteration {it.index}",
+            )
+        )
+    fig.update_layout(
+        xaxis_title="step",
+        yaxis_title="training loss",
+        margin={"l": 50, "r": 20, "t": 30, "b": 40},
+        height=320,
+    )
+    return json.loads(fig.to_json())
+
+
+def timeline(record: CampaignRecord) -> list[dict[str, Any]]:
+    rows = []
+    earliest = min((j.started for j in record.jobs if j.started), default=None)
+    for job in sorted(record.jobs, key=lambda j: j.started or datetime.max.replace(tzinfo=UTC)):
+        offset = (job.started - earliest).total_seconds() if job.started and earliest else None
+        rows.append(
+            {
+                "name": job.name,
+                "step": job.step,
+                "iteration": "-" if job.iteration is None else job.iteration,
+                "attempt": job.attempt,
+                "retry": job.attempt > 0,
+                "start": "-" if offset is None else f"+{offset:.0f}s",
+                "seconds": _fmt(job.seconds, 1),
+                "outcome": job.outcome,
+                "message": job.message,
+            }
+        )
+    return rows
+
+
+def campaign_view(record: CampaignRecord) -> dict[str, Any]:
+    campaign = record.campaign
+    status = campaign.status
+    iterations = []
+    for it in status.iterations:
+        bounds = score_interval(it)
+        iterations.append(
+            {
+                "index": it.index,
+                "url": f"{campaign_url(record)}/iterations/{it.index}",
+                "phase": str(it.phase),
+                "method": str(it.method or "-"),
+                "hypothesis": it.hypothesis or "",
+                "loss": _fmt(it.train_loss, 3),
+                "validation": _fmt(it.validation),
+                "interval": f"[{bounds[0]:.1f}, {bounds[1]:.1f}]" if bounds else "-",
+                "accepted": it.accepted,
+                "best": status.best is not None and status.best.iteration == it.index,
+                "verdict": verdict(it),
+                "repairs": it.repair_rounds,
+            }
+        )
+    final = _evaluation(record, None, "test", final=True)
+    return {
+        "row": campaign_row(record),
+        "spec": campaign.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "status": {
+            "phase": str(status.phase),
+            "message": status.message or "",
+            "baseline_validation": _fmt(status.baseline.validation if status.baseline else None),
+            "baseline_test": _fmt(status.baseline.test if status.baseline else None),
+            "best_iteration": "-"
+            if not status.best or status.best.iteration is None
+            else status.best.iteration,
+            "best_validation": _fmt(status.best.validation if status.best else None),
+            "best_test": _fmt(status.best.test if status.best else None),
+            "final_items": final.n_items if final else None,
+        },
+        "iterations": iterations,
+        "conditions": [
+            {
+                "type": c.type,
+                "status": c.status,
+                "reason": c.reason,
+                "message": c.message,
+                "since": str(c.last_transition_time),
+            }
+            for c in status.conditions
+        ],
+        "events": [
+            {
+                "time": "-" if e.time is None else e.time.strftime("%H:%M:%S"),
+                "type": e.type,
+                "reason": e.reason,
+                "message": e.message,
+                "count": e.count,
+            }
+            for e in record.events
+        ],
+        "timeline": timeline(record),
+        "figures": {"scores": scores_figure(record), "losses": loss_figure(record)},
+        "where": record.where,
+    }
+
+
+def verdict(it: IterationStatus) -> str:
+    """Why the iteration ended as it did, in words."""
+    if it.accepted:
+        detail = ""
+        if it.comparison is not None and it.comparison.low is not None:
+            c = it.comparison
+            detail = f" (+{c.estimate:.2f} points, interval [{c.low:.2f}, {c.high:.2f}])"
+        return "accepted as the new best" + detail
+    if it.phase in ("Failed",):
+        return f"failed: {it.message or 'see the logs'}"
+    if it.comparison is not None and it.validation is not None:
+        c = it.comparison
+        if c.low is not None and c.high is not None:
+            return (
+                f"within noise: {c.estimate:+.2f} points, interval [{c.low:.2f}, {c.high:.2f}]"
+                f", P(better) {c.p_better or 0:.2f}"
+            )
+        return f"not better ({c.estimate:+.2f} points)"
+    if it.validation is not None:
+        return "not better than the best"
+    return str(it.phase)
+
+
+# ---------------------------------------------------------------------- one iteration
+
+
+def _config_diff(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
+    if before is None:
+        return ""
+    a = json.dumps(before, indent=1, sort_keys=True).splitlines()
+    b = json.dumps(after, indent=1, sort_keys=True).splitlines()
+    return "\n".join(difflib.unified_diff(a, b, "best", "this", lineterm="", n=1))
+
+
+def _samples(record: CampaignRecord, iteration: int, repair_round: int) -> list[dict[str, str]]:
+    if record.layout is None:
+        return []
+    data = read_json(record.layout.data_dir(iteration, repair_round) / "train.json")
+    if not isinstance(data, list):
+        return []
+    out = []
+    for row in data[:SAMPLES]:
+        if isinstance(row, dict):
+            out.append(
+                {k: str(row.get(k, ""))[:SAMPLE_CHARS] for k in ("instruction", "input", "output")}
+            )
+    return out
+
+
+def _gateway_calls(record: CampaignRecord, iteration: int, repair_round: int) -> list[dict]:
+    if record.layout is None:
+        return []
+    path = record.layout.round_dir(iteration, repair_round) / GATEWAY_LOG
+    calls = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[:500]:
+            try:
+                calls.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return calls
+
+
+def iteration_view(record: CampaignRecord, index: int) -> dict[str, Any] | None:
+    status = record.campaign.status
+    it = next((i for i in status.iterations if i.index == index), None)
+    if it is None:
+        return None
+    best_plan = None
+    if status.best and status.best.iteration is not None and status.best.iteration != index:
+        best = next((i for i in status.iterations if i.index == status.best.iteration), None)
+        if best is not None:
+            best_plan = _plan(record, best.index, best.repair_rounds)
+    rounds = []
+    for repair_round in range(it.repair_rounds + 1):
+        plan = _plan(record, index, repair_round)
+        smoke = _training(record, ("smoke", index, repair_round))
+        round_dir = record.layout.round_dir(index, repair_round) if record.layout else None
+        script = ""
+        if round_dir is not None and (round_dir / SCRIPT_NAME).is_file():
+            script = (round_dir / SCRIPT_NAME).read_text(errors="replace")[:SCRIPT_CHARS]
+        calls = read_llm_calls(round_dir / LLM_CALLS_NAME) if round_dir else []
+        rounds.append(
+            {
+                "round": repair_round,
+                "plan": plan.model_dump(mode="json") if plan else None,
+                "config": json.dumps(plan.training_config, indent=1, sort_keys=True)
+                if plan
+                else "",
+                "diff": _config_diff(
+                    best_plan.training_config if best_plan else None,
+                    plan.training_config,
+                )
+                if plan
+                else "",
+                "samples": _samples(record, index, repair_round),
+                "script": script,
+                "llm_calls": [c.model_dump(mode="json") for c in calls],
+                "gateway_calls": _gateway_calls(record, index, repair_round),
+                "smoke": smoke.model_dump(mode="json") if smoke else None,
+            }
+        )
+    train = _training(record, ("train", index))
+    train_log = ""
+    if record.layout is not None:
+        train_log = tail(record.layout.train_dir(index) / "train.log")
+    evaluation = _evaluation(record, index, "validation")
+    jobs = [j for j in record.jobs if j.iteration == index]
+    return {
+        "row": campaign_row(record),
+        "campaign_url": campaign_url(record),
+        "index": index,
+        "phase": str(it.phase),
+        "hypothesis": it.hypothesis or "",
+        "method": str(it.method or "-"),
+        "validation": _fmt(it.validation),
+        "verdict": verdict(it),
+        "message": it.message or "",
+        "rounds": rounds,
+        "train": train.model_dump(mode="json") if train else None,
+        "train_log": train_log,
+        "evaluation": {
+            "score": evaluation.score,
+            "n_items": evaluation.n_items,
+            "metric": evaluation.metric,
+            "wrong_answers": [w.model_dump(mode="json") for w in evaluation.wrong_answers[:20]],
+        }
+        if evaluation
+        else None,
+        "jobs": [
+            {
+                "name": j.name,
+                "step": j.step,
+                "outcome": j.outcome,
+                "seconds": _fmt(j.seconds, 1),
+                "log": tail(j.log, 80),
+            }
+            for j in jobs
+        ],
+        "losses": _iteration_losses(train, rounds),
+    }
+
+
+def _iteration_losses(train: TrainingResult | None, rounds: list[dict]) -> dict[str, Any]:
+    fig = go.Figure()
+    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for r in rounds:
+        smoke = r["smoke"]
+        if smoke:
+            for p in smoke.get("loss_history") or []:
+                if p.get("loss") is not None:
+                    series[f"smoke (round {r['round']})"].append((p["step"], p["loss"]))
+    if train is not None:
+        series["training"] = [(p.step, p.loss) for p in train.loss_history if p.loss is not None]
+    for name, points in series.items():
+        fig.add_trace(
+            go.Scatter(
+                x=[s for s, _ in points], y=[v for _, v in points], name=name, mode="lines+markers"
+            )
+        )
+    fig.update_layout(xaxis_title="step", yaxis_title="loss", height=280, margin={"t": 20, "b": 40})
+    return json.loads(fig.to_json())
