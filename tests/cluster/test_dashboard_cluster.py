@@ -119,6 +119,28 @@ def test_the_cluster_source_shows_campaigns_jobs_and_events(
         )
     )
 
+    evaluation = layout.eval_file(0, "validation")
+    evaluation.parent.mkdir(parents=True)
+    evaluation.write_text(
+        json.dumps(
+            {
+                "split": "validation",
+                "benchmark": "aime25",
+                "metric": "accuracy",
+                "score": 40.0,
+                "n_items": 10,
+                "model": "iter-000/train/output",
+                "wrong_answers": [
+                    {"index": 1, "prompt": "Q1", "expected": "7", "predicted": "\\boxed{8}"}
+                ],
+            }
+        )
+    )
+    judged = {"model": "judge", "prompt_tokens": 90, "completion_tokens": 1, "cost_usd": 0.001}
+    (evaluation.parent / "judge-calls.jsonl").write_text(
+        json.dumps(judged | {"latency_s": 0.4, "verdict": True}) + "\n"
+    )
+
     source = ClusterSource(api, namespaces=[namespace], workspace=tmp_path)
     (record,) = source.campaigns()
     assert record.name == "qwen-aime" and record.campaign.status.phase == "Running"
@@ -143,6 +165,11 @@ def test_the_cluster_source_shows_campaigns_jobs_and_events(
     assert scores["error_y"]["array"][0] > 0 and scores["error_y"]["arrayminus"][0] > 0
     losses = view["figures"]["losses"]["data"][0]
     assert losses["y"] == [2.5, 1.25]
+    iteration = web.get(f"/api/campaigns/{namespace}/qwen-aime/iterations/0").json()
+    assert iteration["evaluation"]["wrong_answers"][0]["expected"] == "7"
+    assert iteration["evaluation"]["judge_calls"][0]["verdict"] is True
+    page = web.get(f"/campaigns/{namespace}/qwen-aime/iterations/0")
+    assert "LLM judge calls (1)" in page.text and "boxed{8}" in page.text
     assert web.get(f"/campaigns/{namespace}/missing").status_code == 404
     # Read-only: no route takes anything but GET.
     assert web.post("/").status_code == 405

@@ -24,6 +24,7 @@ SAMPLES = 3
 SAMPLE_CHARS = 1500
 SCRIPT_CHARS = 20_000
 GATEWAY_LOG = "llm_gateway.jsonl"
+JUDGE_LOG = "judge-calls.jsonl"
 SCRIPT_NAME = "process_data.py"
 
 
@@ -343,18 +344,31 @@ def _samples(record: CampaignRecord, iteration: int, repair_round: int) -> list[
     return out
 
 
+def _json_lines(path: Any, limit: int = 500) -> list[dict]:
+    calls: list[dict] = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[:limit]:
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(item, dict):
+                calls.append(item)
+    return calls
+
+
 def _gateway_calls(record: CampaignRecord, iteration: int, repair_round: int) -> list[dict]:
     if record.layout is None:
         return []
-    path = record.layout.round_dir(iteration, repair_round) / GATEWAY_LOG
-    calls = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[:500]:
-            try:
-                calls.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return calls
+    return _json_lines(record.layout.round_dir(iteration, repair_round) / GATEWAY_LOG)
+
+
+def _judge_calls(record: CampaignRecord, iteration: int) -> list[dict]:
+    """The evaluation's LLM-judge calls (model, tokens, cost, latency, verdict; no text)."""
+    if record.layout is None:
+        return []
+    folder = record.layout.eval_file(iteration, "validation").parent
+    return _json_lines(folder / JUDGE_LOG)
 
 
 def iteration_view(record: CampaignRecord, index: int) -> dict[str, Any] | None:
@@ -420,6 +434,7 @@ def iteration_view(record: CampaignRecord, index: int) -> dict[str, Any] | None:
             "n_items": evaluation.n_items,
             "metric": evaluation.metric,
             "wrong_answers": [w.model_dump(mode="json") for w in evaluation.wrong_answers[:20]],
+            "judge_calls": _judge_calls(record, index),
         }
         if evaluation
         else None,
