@@ -261,7 +261,7 @@ def campaign_world(
     )
     tmp_path.mkdir(parents=True, exist_ok=True)
     scenario = tmp_path / "scenario.json"
-    scenario.write_text(json.dumps({"*": {"sleep": 0.5}}))
+    scenario.write_text(json.dumps({"*": {"sleep": 0.2}}))
     storage = FineTuneCampaignSpec.model_validate({"baseModel": "m", "benchmark": "aime25"}).storage
     pv = tmp_path / "pv"
     root = Path(tempfile.mkdtemp(prefix="fs-", dir="/tmp"))
