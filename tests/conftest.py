@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from agent.llm_server import ScriptedLlmServer
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -47,3 +48,13 @@ def namespace(cluster: LocalCluster) -> Iterator[str]:
             except ApiException as e:
                 if e.status != 404:
                     raise
+
+
+@pytest.fixture
+def llm_server() -> Iterator[ScriptedLlmServer]:
+    """A local OpenAI-compatible server answering from a script (``tests/agent/llm_server``)."""
+    server = ScriptedLlmServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -56,7 +56,6 @@ import contextlib
 import functools
 import logging
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -69,15 +68,19 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from ftagent.errors import EnvironmentFailure
 from ftagent.script_runner import (
     GATEWAY_SUBDIR,
+    MAX_FILE_BYTES,
     RUNNER_DIR_ENV,
+    TAIL_CHARS,
     WORK_SUBDIR,
     RunReply,
     RunRequest,
+    fresh_output,
+    output_tail,
+    set_limits,
 )
 from ftagent.script_runner import SOCKET_NAME as RUNNER_SOCKET_NAME
 
@@ -87,9 +90,6 @@ DEFAULT_TIMEOUT_S = 900
 DEFAULT_MEMORY_MB = 4096
 DEFAULT_MAX_PROCESSES = 256
 """Processes (and threads) the sandbox's user may have at once (RLIMIT_NPROC)."""
-MAX_FILE_BYTES = 2 * 1024**3
-"""Largest file the script may write (RLIMIT_FSIZE)."""
-TAIL_CHARS = 3000
 UNSAFE_ENV = "FT_UNSAFE_NO_SANDBOX"
 """Set to 1 to run generated code without bubblewrap (no isolation; see the docstring)."""
 SANDBOX_UID = 65534
@@ -462,36 +462,6 @@ def bwrap_command(
 # ---------------------------------------------------------------------- running
 
 
-def _unsafe_limits(memory_bytes: int, cpu_seconds: int, processes: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
-    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
-
-
-def _tail(handle: BinaryIO) -> str:
-    """The end of what the script wrote, read through the handle the agent opened before
-    the run: the script may have replaced the file by a link (to ``/proc/self/environ``) or
-    a FIFO, which reopening the path would follow or block on."""
-    try:
-        handle.flush()
-        size = os.fstat(handle.fileno()).st_size
-        handle.seek(max(0, size - TAIL_CHARS * 4))
-        return handle.read().decode("utf-8", "replace")[-TAIL_CHARS:]
-    except OSError:
-        return ""
-
-
-def _fresh(path: Path) -> BinaryIO:
-    """A new regular file at ``path`` for the script's output: whatever an earlier script
-    left there (a link, a FIFO) is removed first, and the file is created exclusively."""
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    return os.fdopen(fd, "w+b")
-
-
 def open_script_output(path: Path, limit: int) -> bytes | None:
     """The bytes of a file the script wrote, or None when there is none: never through a
     symbolic link, never a FIFO or device (``O_NOFOLLOW``, then a regular-file check on the
@@ -569,10 +539,10 @@ def run_script(
 
         def preexec() -> None:
             # Between fork and exec: only setrlimit calls, no locks taken.
-            _unsafe_limits(memory, cpu, max_processes)
+            set_limits(memory, cpu, max_processes)
 
     started = time.monotonic()
-    with _fresh(stdout_path) as out, _fresh(stderr_path) as err:
+    with fresh_output(stdout_path) as out, fresh_output(stderr_path) as err:
         process = subprocess.Popen(
             command,
             cwd=cwd,
@@ -595,8 +565,8 @@ def run_script(
             returncode=process.returncode,
             timed_out=timed_out,
             seconds=time.monotonic() - started,
-            stdout_tail=_tail(out),
-            stderr_tail=_tail(err),
+            stdout_tail=output_tail(out),
+            stderr_tail=output_tail(err),
         )
     log.info(
         "script %s: %s in %.1f s%s",

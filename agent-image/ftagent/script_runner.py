@@ -166,8 +166,9 @@ def sweep() -> int:
     return killed
 
 
-def _limits(memory: int, cpu: int, processes: int) -> None:
-    # Between fork and exec: only setrlimit calls, no locks taken.
+def set_limits(memory: int, cpu: int, processes: int) -> None:
+    """Memory, CPU seconds, file size, core dumps and processes of a script (called between
+    fork and exec: only setrlimit calls, no locks taken)."""
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
@@ -175,14 +176,19 @@ def _limits(memory: int, cpu: int, processes: int) -> None:
     resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
 
 
-def _fresh(path: Path) -> BinaryIO:
+def fresh_output(path: Path) -> BinaryIO:
+    """A new regular file at ``path`` for a script's output: whatever an earlier script left
+    there (a link, a FIFO) is removed first, and the file is created exclusively."""
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     return os.fdopen(fd, "w+b")
 
 
-def _tail(handle: BinaryIO) -> str:
+def output_tail(handle: BinaryIO) -> str:
+    """The end of what a script wrote, read through the handle opened before the run: the
+    script may have replaced the file by a link (to ``/proc/self/environ``) or a FIFO, which
+    reopening the path would follow or block on."""
     try:
         handle.flush()
         size = os.fstat(handle.fileno()).st_size
@@ -221,7 +227,7 @@ def run(request: RunRequest, root: Path) -> RunReply:
     memory = request.memory_mb * 1024 * 1024
     cpu = int(request.timeout_s) + 1
     started = time.monotonic()
-    with _fresh(cwd / "script.stdout") as out, _fresh(cwd / "script.stderr") as err:
+    with fresh_output(cwd / "script.stdout") as out, fresh_output(cwd / "script.stderr") as err:
         process = subprocess.Popen(
             [sys.executable, "-I", str(script)],
             cwd=cwd,
@@ -230,7 +236,7 @@ def run(request: RunRequest, root: Path) -> RunReply:
             stdout=out,
             stderr=err,
             start_new_session=True,
-            preexec_fn=lambda: _limits(memory, cpu, request.max_processes),
+            preexec_fn=lambda: set_limits(memory, cpu, request.max_processes),
         )
         timed_out = False
         try:
@@ -245,8 +251,8 @@ def run(request: RunRequest, root: Path) -> RunReply:
             returncode=process.returncode,
             timed_out=timed_out,
             seconds=time.monotonic() - started,
-            stdout_tail=_tail(out),
-            stderr_tail=_tail(err),
+            stdout_tail=output_tail(out),
+            stderr_tail=output_tail(err),
         )
     log.info(
         "script %s: exit %s%s in %.1f s; %d process(es) left behind killed",

@@ -1,22 +1,9 @@
-"""Fixtures of the agent tests: the scripted LLM server and litellm's offline price table."""
+"""Fixtures of the agent tests: litellm's offline price table (the scripted LLM server's
+``llm_server`` fixture is in ``tests/conftest.py``, shared with the cluster tests)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-
-import pytest
-
-from .llm_server import ScriptedLlmServer
 
 # litellm must not fetch its price table from GitHub (no internet here, none in the pod).
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-
-@pytest.fixture
-def llm_server() -> Iterator[ScriptedLlmServer]:
-    server = ScriptedLlmServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()

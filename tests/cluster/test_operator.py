@@ -4,7 +4,6 @@ controller, and the test kubelet running each Job's pod as a stand-in worker pro
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 import uuid
@@ -20,7 +19,7 @@ from kubernetes.client.rest import ApiException
 from ftapi import API_GROUP, API_VERSION, PLURAL
 from harness.cluster import LocalCluster
 from harness.kubelet import TestKubelet
-from harness.operator import OperatorProcess, standin_runner
+from harness.operator import OperatorProcess, release_campaigns, standin_runner
 
 pytestmark = pytest.mark.cluster
 
@@ -148,22 +147,7 @@ def world(cluster: LocalCluster, tmp_path: Path) -> Iterator[World]:
         try:
             yield World(cluster, namespace, kubelet, operator, scenario, api)
         finally:
-            # Delete campaigns while the operator runs: kopf's finalizer must be released,
-            # or the namespace would never finish deleting.
-            with contextlib.suppress(ApiException):
-                client.CustomObjectsApi(api).delete_collection_namespaced_custom_object(
-                    API_GROUP, API_VERSION, namespace, PLURAL
-                )
-            deadline = time.monotonic() + 20
-            while (
-                time.monotonic() < deadline
-                and client.CustomObjectsApi(api).list_namespaced_custom_object(
-                    API_GROUP, API_VERSION, namespace, PLURAL
-                )["items"]
-            ):
-                if operator.proc is None or operator.proc.poll() is not None:
-                    break
-                time.sleep(0.3)
+            release_campaigns(api, namespace, operator)
             operator.stop()
     core.delete_namespace(namespace)
     api.close()

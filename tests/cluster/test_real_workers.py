@@ -23,9 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent.llm_server import ScriptedLlmServer
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from ftapi import API_GROUP, API_VERSION, PLURAL
 from ftapi.campaign import FineTuneCampaignSpec
@@ -35,7 +33,7 @@ from ftapi.workspace import CampaignLayout
 from ftoperator.demo import build_demo_assets, demo_manifest
 from harness.cluster import LocalCluster
 from harness.kubelet import TestKubelet
-from harness.operator import OperatorProcess
+from harness.operator import OperatorProcess, release_campaigns
 from harness.realworkers import RealWorkers
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
@@ -104,15 +102,6 @@ class RealWorld:
 
 
 @pytest.fixture
-def llm_server() -> Iterator[ScriptedLlmServer]:
-    server = ScriptedLlmServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def real(cluster: LocalCluster, tmp_path: Path) -> Iterator[RealWorld]:
     namespace = f"rw-{uuid.uuid4().hex[:8]}"
     api = cluster.api_client()
@@ -141,18 +130,7 @@ def real(cluster: LocalCluster, tmp_path: Path) -> Iterator[RealWorld]:
         try:
             yield RealWorld(namespace, api, kubelet, operator, workers, cache)
         finally:
-            with contextlib.suppress(ApiException):
-                client.CustomObjectsApi(api).delete_collection_namespaced_custom_object(
-                    API_GROUP, API_VERSION, namespace, PLURAL
-                )
-            deadline = time.monotonic() + 20
-            while (
-                time.monotonic() < deadline
-                and client.CustomObjectsApi(api).list_namespaced_custom_object(
-                    API_GROUP, API_VERSION, namespace, PLURAL
-                )["items"]
-            ):
-                time.sleep(0.3)
+            release_campaigns(api, namespace, operator)
             operator.stop()
     core.delete_namespace(namespace)
     api.close()

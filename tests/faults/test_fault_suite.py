@@ -45,7 +45,7 @@ from fttrainer.tiny_model import build_tiny_model
 from harness.cluster import LocalCluster
 from harness.fake_hub import FakeHub, Fault
 from harness.kubelet import Command, PodSpecView, TestKubelet
-from harness.operator import OperatorProcess, standin_runner
+from harness.operator import OperatorProcess, release_campaigns, standin_runner
 from harness.realworkers import RealWorkers
 
 pytestmark = pytest.mark.cluster
@@ -302,17 +302,7 @@ def campaign_world(
             with contextlib.suppress(Exception):
                 if operator.proc is None or operator.proc.poll() is not None:
                     operator.start()
-                client.CustomObjectsApi(api).delete_collection_namespaced_custom_object(
-                    API_GROUP, API_VERSION, namespace, PLURAL
-                )
-                deadline = time.monotonic() + 20
-                while (
-                    time.monotonic() < deadline
-                    and client.CustomObjectsApi(api).list_namespaced_custom_object(
-                        API_GROUP, API_VERSION, namespace, PLURAL
-                    )["items"]
-                ):
-                    time.sleep(0.3)
+                release_campaigns(api, namespace, operator)
             operator.stop()
             llm.stop()
     with contextlib.suppress(ApiException):

@@ -3,6 +3,7 @@ test cluster, so tests can kill it (SIGKILL) and start it again like a crashed p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ftapi.steps import SCRIPTS_CONTAINER
 from harness.kubelet import Command, PodSpecView
@@ -123,3 +125,29 @@ class OperatorProcess:
         if not self.log_file.exists():
             return ""
         return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+
+def release_campaigns(
+    api: Any, namespace: str, operator: OperatorProcess | None = None, timeout: float = 20.0
+) -> None:
+    """Delete the namespace's campaigns and wait until they are gone: while the operator
+    runs, so that kopf releases its finalizer (or the namespace would never finish
+    deleting). Stops waiting early when the operator is not running."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    from ftapi import API_GROUP, API_VERSION, PLURAL
+
+    custom = client.CustomObjectsApi(api)
+    with contextlib.suppress(ApiException):
+        custom.delete_collection_namespaced_custom_object(API_GROUP, API_VERSION, namespace, PLURAL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ApiException):
+            if not custom.list_namespaced_custom_object(API_GROUP, API_VERSION, namespace, PLURAL)[
+                "items"
+            ]:
+                return
+        if operator is not None and (operator.proc is None or operator.proc.poll() is not None):
+            return
+        time.sleep(0.3)
