@@ -163,6 +163,7 @@ def test_the_cluster_source_shows_campaigns_jobs_and_events(
     low, high = view["iterations"][0]["interval"].strip("[]").split(", ")
     assert float(low) < 40.0 < float(high)  # 4 of 10 items right
     assert scores["error_y"]["array"][0] > 0 and scores["error_y"]["arrayminus"][0] > 0
+    assert view["figures"]["timeline"]["data"] == []  # a Job not started has no bar yet
     losses = view["figures"]["losses"]["data"][0]
     assert losses["y"] == [2.5, 1.25]
     iteration = web.get(f"/api/campaigns/{namespace}/qwen-aime/iterations/0").json()

@@ -28,6 +28,7 @@ from ftapi.campaign import FineTuneCampaign
 from ftapi.results import TrainingResult
 from ftapi.steps import MountPaths
 from ftapi.workspace import CampaignLayout
+from ftoperator.local import job_records
 
 pytestmark = pytest.mark.e2e
 
@@ -159,6 +160,15 @@ def test_the_campaign_page_charts_hold_the_real_points(page: Page, server: str, 
     losses = chart(page, "losses")[0]
     assert losses["y"] == pytest.approx([p.loss for p in train.loss_history])
     assert losses["x"] == [p.step for p in train.loss_history]
+    bars = chart(page, "timeline-chart")
+    drawn = {
+        name: seconds
+        for trace in bars
+        for name, seconds in zip(trace["y"], trace["x"], strict=True)
+    }
+    finished = [r for r in job_records(demo / "runs" / "demo") if r["exit_code"] is not None]
+    assert set(drawn) == {r["name"] for r in finished}  # every step is a bar
+    assert all(seconds > 0 for seconds in drawn.values())
     expect(page.locator("#timeline")).to_contain_text("demo-train-0-0")
     expect(page.locator("#timeline")).to_contain_text("succeeded")
     expect(page.locator("#conditions")).to_contain_text("Succeeded")

@@ -230,6 +230,51 @@ def timeline(record: CampaignRecord) -> list[dict[str, Any]]:
     return rows
 
 
+OUTCOME_COLORS = {
+    "succeeded": "#2da44e",
+    "failed": "#cf222e",
+    "running": "#bf8700",
+    "pending": "#8c959f",
+}
+
+
+def timeline_figure(record: CampaignRecord) -> dict[str, Any]:
+    """The steps as bars on a time axis (seconds since the first step started), one row per
+    Job, coloured by outcome; retries are their own rows."""
+    jobs = sorted((j for j in record.jobs if j.started is not None), key=lambda j: j.started or 0)
+    fig = go.Figure()
+    if jobs:
+        first = jobs[0].started
+        assert first is not None
+        for outcome, color in OUTCOME_COLORS.items():
+            chosen = [j for j in jobs if j.outcome == outcome]
+            if not chosen:
+                continue
+            fig.add_trace(
+                go.Bar(
+                    y=[j.name for j in chosen],
+                    x=[j.seconds or 0.0 for j in chosen],
+                    base=[((j.started or first) - first).total_seconds() for j in chosen],
+                    orientation="h",
+                    name=outcome,
+                    marker_color=color,
+                    hovertext=[j.message[:200] for j in chosen],
+                )
+            )
+    fig.update_layout(
+        xaxis_title="seconds since the first step",
+        yaxis={
+            "autorange": "reversed",
+            "categoryorder": "array",
+            "categoryarray": [j.name for j in jobs],
+        },
+        barmode="overlay",
+        height=max(200, 24 * len(jobs) + 80),
+        margin={"l": 160, "r": 20, "t": 20, "b": 40},
+    )
+    return json.loads(fig.to_json())
+
+
 def campaign_view(record: CampaignRecord) -> dict[str, Any]:
     campaign = record.campaign
     status = campaign.status
@@ -290,7 +335,11 @@ def campaign_view(record: CampaignRecord) -> dict[str, Any]:
             for e in record.events
         ],
         "timeline": timeline(record),
-        "figures": {"scores": scores_figure(record), "losses": loss_figure(record)},
+        "figures": {
+            "scores": scores_figure(record),
+            "losses": loss_figure(record),
+            "timeline": timeline_figure(record),
+        },
         "where": record.where,
     }
 
