@@ -19,9 +19,10 @@ ConfigMap keys, a few ``fieldRef`` paths, ``envFrom``; ``$(VAR)`` references exp
 variables of the test process (``PATH``, ``HOME``, locale; see ``DEFAULT_INHERITED_ENV``),
 ``HOSTNAME`` (the pod name) and ``FT_TERMINATION_LOG``, a local file that stands in for the
 container's ``terminationMessagePath``. ``Command.path_map`` maps mount paths of the Pod to
-local folders: the folders are created, mount paths in argv and env values are rewritten
-(where they start a path, e.g. ``/workspace/x``, ``--out=/workspace``, inside JSON) and the
-map is exported as ``FT_PATH_MAP`` (JSON). Stdout and stderr go to a log (:meth:`logs`).
+local folders: the folders are created, mount paths in the arguments (not in argv[0], the
+program on this machine) and in env values are rewritten (where they start a path, e.g.
+``/workspace/x``, ``--out=/workspace``, inside JSON) and the map is exported as
+``FT_PATH_MAP`` (JSON). Stdout and stderr go to a log (:meth:`logs`).
 
 Like the real kubelet it enforces the Pod's ``activeDeadlineSeconds`` (reason
 ``DeadlineExceeded``), reports missing Secrets/ConfigMaps as ``CreateContainerConfigError``
@@ -1559,7 +1560,9 @@ class TestKubelet:
         env.update({k: rewrite(str(v)) for k, v in command.env.items()})
         if command.path_map:
             env[PATH_MAP_ENV] = json.dumps({k: str(v) for k, v in command.path_map.items()})
-        argv = [rewrite(str(a)) for a in command.argv]
+        # argv[0] is the program on this machine (e.g. sys.executable, which may itself lie
+        # under a folder such as /tmp that a Pod mounts): only its arguments are rewritten.
+        argv = [str(command.argv[0]), *(rewrite(str(a)) for a in command.argv[1:])]
         assert run.pod_dir is not None
         cwd = Path(command.cwd) if command.cwd is not None else run.pod_dir / "cwd"
         cwd.mkdir(parents=True, exist_ok=True)
