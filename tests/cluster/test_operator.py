@@ -422,25 +422,6 @@ def _exists(world: World) -> bool:
     return True
 
 
-@pytest.mark.parametrize(
-    "kill_after",
-    [
-        ["demo-prepare-0", "demo-agent-0-r0-0", "demo-eval-0-0", "demo-final-1-0"],
-    ],
-)
-def test_operator_killed_and_restarted_resumes_without_duplicates(world: World, kill_after):
-    world.script({"*": {"sleep": 1}})
-    world.create()
-    for job in kill_after:
-        world.wait_job(job, timeout=120)
-        world.operator.kill()
-        time.sleep(1.5)  # the step goes on (or finishes) while no operator runs
-        world.operator.start()
-    final = world.wait_phase("Succeeded", timeout=180)
-    assert world.jobs() == EXPECTED_JOBS  # every step ran exactly once
-    assert stable(final["status"]) == EXPECTED_STABLE
-
-
 def _max_concurrent_agents(world: World, until: Callable[[], bool], timeout: float) -> int:
     """Polls the Jobs until ``until()``: the most agent Jobs active at once."""
     peak = 0

@@ -1,6 +1,7 @@
 """The dashboard in a real browser: Debian's headless Chromium, driven by Playwright through
-its executable path (nothing downloads a browser), against ``ftctl ui`` serving a real
-campaign that ``ftctl demo`` ran (real LLaMA-Factory training, real OpenCompass evaluation).
+its executable path (nothing downloads a browser), against ``ftctl ui`` serving the session's
+real demo campaign (``ftctl run`` of the demo manifest, killed once and resumed; real
+LLaMA-Factory training, real OpenCompass evaluation).
 
 Every page renders, the charts hold the campaign's real points (read back from plotly's own
 chart objects in the page), links and stable URLs work, and a page follows a running campaign
@@ -29,6 +30,7 @@ from ftapi.results import TrainingResult
 from ftapi.steps import MountPaths
 from ftapi.workspace import CampaignLayout
 from ftoperator.local import job_records
+from harness.demo_run import DemoRun
 
 pytestmark = pytest.mark.e2e
 
@@ -42,21 +44,10 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished one-iteration demo campaign (``ftctl demo``)."""
-    root = tmp_path_factory.mktemp("dashboard")
-    workdir = root / "work"
-    folders = ["--cache", str(root / "cache"), "--workdir", str(workdir)]
-    done = subprocess.run(
-        [sys.executable, "-m", "ftoperator.cli", "demo", *folders, "--iterations", "1", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "ftctl ui" in done.stdout  # the demo ends with the dashboard hint
-    return workdir
+def demo(demo_run: DemoRun) -> Path:
+    """The session's demo campaign (2 iterations; killed while iteration 0 trained, then
+    resumed): its ``ftctl`` work folder."""
+    return demo_run.workdir
 
 
 @pytest.fixture(scope="module")
@@ -166,10 +157,11 @@ def test_the_campaign_page_charts_hold_the_real_points(page: Page, server: str, 
         for trace in bars
         for name, seconds in zip(trace["y"], trace["x"], strict=True)
     }
-    finished = [r for r in job_records(demo / "runs" / "demo") if r["exit_code"] is not None]
-    assert set(drawn) == {r["name"] for r in finished}  # every step is a bar
+    assert set(drawn) == {r["name"] for r in job_records(demo / "runs" / "demo")}
     assert all(seconds > 0 for seconds in drawn.values())
-    expect(page.locator("#timeline")).to_contain_text("demo-train-0-0")
+    # The attempt killed with the first run, and its retry.
+    expect(page.locator("#timeline tr", has_text="demo-train-0-0")).to_contain_text("interrupted")
+    expect(page.locator("#timeline tr", has_text="demo-train-0-1")).to_contain_text("(retry)")
     expect(page.locator("#timeline")).to_contain_text("succeeded")
     expect(page.locator("#conditions")).to_contain_text("Succeeded")
 

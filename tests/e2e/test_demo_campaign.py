@@ -4,76 +4,25 @@ evaluation on CPU — killed in the middle of training and resumed."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 
-from ftapi.campaign import FineTuneCampaign, IterationPhase, Phase
+from ftapi.campaign import IterationPhase, Phase
 from ftapi.results import EvaluationResult, TrainingResult
 from ftapi.steps import MountPaths
 from ftapi.workspace import CampaignLayout
-from ftoperator.demo import build_demo_assets, write_demo_manifest
 from ftoperator.local import job_records
+from harness.demo_run import DemoRun, load_state
 
 pytestmark = pytest.mark.e2e
 
 
-def ftctl(*args: str) -> list[str]:
-    return [sys.executable, "-m", "ftoperator.cli", *args]
-
-
-def load_state(state: Path) -> FineTuneCampaign | None:
-    path = state / "campaign.json"
-    if not path.exists():
-        return None
-    return FineTuneCampaign.model_validate_json(path.read_text())
-
-
-def test_demo_campaign_end_to_end_with_a_kill_and_resume(tmp_path: Path) -> None:
-    cache, workdir = tmp_path / "cache", tmp_path / "work"
-    build_demo_assets(cache)
-    workdir.mkdir()
-    manifest = write_demo_manifest(workdir / "demo.yaml", iterations=2)
-    state = workdir / "runs" / "demo"
-    command = ftctl(
-        "run", str(manifest), "--cache", str(cache), "--workdir", str(workdir), "--quiet"
-    )
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-    # First run: killed while iteration 0 trains.
-    log = (tmp_path / "first.log").open("w")
-    first = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        campaign = load_state(state)
-        if campaign and any(
-            it.phase is IterationPhase.TRAINING and it.job for it in campaign.status.iterations
-        ):
-            break
-        assert first.poll() is None, (tmp_path / "first.log").read_text()
-        time.sleep(0.5)
-    else:
-        raise AssertionError("iteration 0 never reached training")
-    time.sleep(2)  # let the training process get going
-    first.send_signal(signal.SIGTERM)
-    assert first.wait(60) == 130
-    interrupted = {r["name"]: r for r in job_records(state)}
+def test_demo_campaign_end_to_end_with_a_kill_and_resume(demo_run: DemoRun) -> None:
+    cache, workdir, state = demo_run.cache, demo_run.workdir, demo_run.state
+    interrupted, finished_before = demo_run.interrupted, demo_run.finished_before
     assert interrupted["demo-train-0-0"]["exit_code"] is None
-    finished_before = {
-        name: (state / "jobs" / name / "started").read_text()
-        for name, r in interrupted.items()
-        if r["exit_code"] is not None
-    }
     assert "demo-baseline-0" in finished_before and "demo-smoke-0-r0-0" in finished_before
+    assert "ftctl ui" in demo_run.output  # the run ends with the dashboard hint
 
-    # Second run: the same command resumes and finishes.
-    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1500)
-    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     final = load_state(state)
     assert final is not None
     status = final.status

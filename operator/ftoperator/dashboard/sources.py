@@ -37,7 +37,7 @@ class JobRecord:
     started: datetime | None
     finished: datetime | None
     outcome: str
-    """``pending``, ``running``, ``succeeded`` or ``failed``."""
+    """``pending``, ``running``, ``succeeded``, ``failed`` or ``interrupted``."""
     message: str = ""
     log: Path | None = None
 
@@ -107,10 +107,14 @@ class LocalSource:
             return None
         meta = campaign.metadata
         layout = CampaignLayout(self._paths(), meta.namespace or "local", meta.name or "")
-        return CampaignRecord(campaign, layout, self._jobs(state), where="local")
+        terminal = str(campaign.status.phase) in ("Succeeded", "Failed")
+        return CampaignRecord(campaign, layout, self._jobs(state, terminal), where="local")
 
     @staticmethod
-    def _jobs(state: Path) -> list[JobRecord]:
+    def _jobs(state: Path, terminal: bool = False) -> list[JobRecord]:
+        """The run's steps. A step started but never finished whose process is gone (a
+        later attempt exists, or the run is over) was interrupted (``ftctl run`` killed);
+        its end is its log's last write."""
         jobs = []
         for folder in sorted((state / "jobs").glob("*")):
             try:
@@ -146,6 +150,16 @@ class LocalSource:
                     log=folder / "stdout.log",
                 )
             )
+        retried = {j.name.rsplit("-", 1)[0] for j in jobs if j.attempt > 0}
+        for job in jobs:
+            identity = job.name.rsplit("-", 1)[0]
+            later = identity in retried and any(
+                o.attempt > job.attempt and o.name.rsplit("-", 1)[0] == identity for o in jobs
+            )
+            if job.outcome == "running" and (later or terminal):
+                job.outcome = "interrupted"
+                if job.log is not None and job.log.exists():
+                    job.finished = datetime.fromtimestamp(job.log.stat().st_mtime, UTC)
         return jobs
 
     def campaigns(self) -> list[CampaignRecord]:

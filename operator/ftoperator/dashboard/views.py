@@ -234,6 +234,7 @@ OUTCOME_COLORS = {
     "succeeded": "#2da44e",
     "failed": "#cf222e",
     "running": "#bf8700",
+    "interrupted": "#8250df",
     "pending": "#8c959f",
 }
 
