@@ -4,6 +4,7 @@ Events as the operator leaves them, read with list/get only, served by the real 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -141,6 +142,16 @@ def test_the_cluster_source_shows_campaigns_jobs_and_events(
         json.dumps(judged | {"latency_s": 0.4, "verdict": True}) + "\n"
     )
 
+    # Kubernetes' Job controller starts the Job (it creates its Pod; nothing runs it here).
+    deadline = time.monotonic() + 60
+    while (
+        not client.BatchV1Api(api)
+        .read_namespaced_job_status("qwen-aime-train-0-1", namespace)
+        .status.start_time
+    ):
+        assert time.monotonic() < deadline, "the Job controller never started the Job"
+        time.sleep(0.2)
+
     source = ClusterSource(api, namespaces=[namespace], workspace=tmp_path)
     (record,) = source.campaigns()
     assert record.name == "qwen-aime" and record.campaign.status.phase == "Running"
@@ -163,7 +174,9 @@ def test_the_cluster_source_shows_campaigns_jobs_and_events(
     low, high = view["iterations"][0]["interval"].strip("[]").split(", ")
     assert float(low) < 40.0 < float(high)  # 4 of 10 items right
     assert scores["error_y"]["array"][0] > 0 and scores["error_y"]["arrayminus"][0] > 0
-    assert view["figures"]["timeline"]["data"] == []  # a Job not started has no bar yet
+    (bar,) = view["figures"]["timeline"]["data"]  # the Job controller started it (a Pod)
+    assert bar["y"] == ["qwen-aime-train-0-1"] and bar["name"] == "running"
+    assert bar["base"] == [0.0] and bar["x"][0] >= 0
     losses = view["figures"]["losses"]["data"][0]
     assert losses["y"] == [2.5, 1.25]
     iteration = web.get(f"/api/campaigns/{namespace}/qwen-aime/iterations/0").json()
