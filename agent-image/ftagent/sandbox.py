@@ -78,8 +78,8 @@ from ftagent.script_runner import (
     WORK_SUBDIR,
     RunReply,
     RunRequest,
-    fresh_output,
-    output_tail,
+    run_captured,
+    scrubbed_env,
     set_limits,
 )
 from ftagent.script_runner import SOCKET_NAME as RUNNER_SOCKET_NAME
@@ -137,6 +137,17 @@ class SandboxResult:
     stdout_tail: str
     stderr_tail: str
 
+    @classmethod
+    def of(cls, reply: RunReply, seconds: float | None = None) -> SandboxResult:
+        """The result a run reply reports (``seconds``: as measured by the caller)."""
+        return cls(
+            returncode=reply.returncode,
+            timed_out=reply.timed_out,
+            seconds=reply.seconds if seconds is None else seconds,
+            stdout_tail=reply.stdout_tail[-TAIL_CHARS:],
+            stderr_tail=reply.stderr_tail[-TAIL_CHARS:],
+        )
+
     @property
     def ok(self) -> bool:
         return not self.timed_out and self.returncode == 0
@@ -154,13 +165,6 @@ class SandboxResult:
             what = f"exited with status {self.returncode}"
         detail = self.stderr_tail.strip() or self.stdout_tail.strip() or "(no output)"
         return f"the script {what}; its last output:\n{detail}"
-
-
-def scrubbed_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """PATH and HOME only, plus ``extra`` (the gateway's socket when the script needs it)."""
-    env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), "HOME": str(home)}
-    env.update(extra or {})
-    return env
 
 
 # ---------------------------------------------------------------------- availability
@@ -287,13 +291,7 @@ class _RunnerClient:
             raise SandboxUnavailable(f"the script container's runner answered {exc}") from exc
         if reply.error is not None:
             raise SandboxUnavailable(f"the script container refused the run: {reply.error}")
-        return SandboxResult(
-            returncode=reply.returncode,
-            timed_out=reply.timed_out,
-            seconds=time.monotonic() - started,
-            stdout_tail=reply.stdout_tail[-TAIL_CHARS:],
-            stderr_tail=reply.stderr_tail[-TAIL_CHARS:],
-        )
+        return SandboxResult.of(reply, seconds=time.monotonic() - started)
 
 
 _runner: _RunnerClient | None = None
@@ -514,7 +512,6 @@ def run_script(
         )
     cwd.mkdir(parents=True, exist_ok=True)
     cwd, script = Path(os.path.realpath(cwd)), Path(os.path.realpath(script))
-    stdout_path, stderr_path = cwd / "script.stdout", cwd / "script.stderr"
     memory = memory_mb * 1024 * 1024
     cpu = int(timeout_s) + 1
     environment = scrubbed_env(cwd, env)
@@ -541,33 +538,15 @@ def run_script(
             # Between fork and exec: only setrlimit calls, no locks taken.
             set_limits(memory, cpu, max_processes)
 
-    started = time.monotonic()
-    with fresh_output(stdout_path) as out, fresh_output(stderr_path) as err:
-        process = subprocess.Popen(
+    result = SandboxResult.of(
+        run_captured(
             command,
             cwd=cwd,
             env=environment,  # bwrap itself never holds the agent's variables either
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-            preexec_fn=preexec,
+            timeout_s=timeout_s,
+            preexec=preexec,
         )
-        timed_out = False
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)  # bwrap (or the script) and its group
-            process.wait()
-        result = SandboxResult(
-            returncode=process.returncode,
-            timed_out=timed_out,
-            seconds=time.monotonic() - started,
-            stdout_tail=output_tail(out),
-            stderr_tail=output_tail(err),
-        )
+    )
     log.info(
         "script %s: %s in %.1f s%s",
         script.name,

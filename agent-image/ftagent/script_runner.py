@@ -39,6 +39,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -198,6 +199,56 @@ def output_tail(handle: BinaryIO) -> str:
         return ""
 
 
+def scrubbed_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """PATH and HOME only, plus ``extra`` (the gateway's socket when the script needs it)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), "HOME": str(home)}
+    env.update(extra or {})
+    return env
+
+
+def run_captured(
+    command: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout_s: float,
+    preexec: Callable[[], None] | None,
+    after_exit: Callable[[], object] | None = None,
+) -> RunReply:
+    """Run ``command`` in its own session, stdout/stderr to fresh ``script.stdout`` /
+    ``script.stderr`` in ``cwd``; on the timeout its process group is killed. ``after_exit``
+    runs once the process is gone, before the output is read back."""
+    started = time.monotonic()
+    with fresh_output(cwd / "script.stdout") as out, fresh_output(cwd / "script.stderr") as err:
+        process = subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            preexec_fn=preexec,
+        )
+        timed_out = False
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        if after_exit is not None:
+            after_exit()
+        return RunReply(
+            returncode=process.returncode,
+            timed_out=timed_out,
+            seconds=time.monotonic() - started,
+            stdout_tail=output_tail(out),
+            stderr_tail=output_tail(err),
+        )
+
+
 # ---------------------------------------------------------------------- runs
 
 
@@ -222,45 +273,24 @@ def run(request: RunRequest, root: Path) -> RunReply:
         cwd, script = checked_paths(request, root)
     except RequestRefused as exc:
         return RunReply(error=str(exc))
-    env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), "HOME": str(cwd)}
-    env.update(request.env)
     memory = request.memory_mb * 1024 * 1024
     cpu = int(request.timeout_s) + 1
-    started = time.monotonic()
-    with fresh_output(cwd / "script.stdout") as out, fresh_output(cwd / "script.stderr") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-I", str(script)],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-            preexec_fn=lambda: set_limits(memory, cpu, request.max_processes),
-        )
-        timed_out = False
-        try:
-            process.wait(timeout=request.timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        left = sweep()
-        reply = RunReply(
-            returncode=process.returncode,
-            timed_out=timed_out,
-            seconds=time.monotonic() - started,
-            stdout_tail=output_tail(out),
-            stderr_tail=output_tail(err),
-        )
+    killed: list[int] = []
+    reply = run_captured(
+        [sys.executable, "-I", str(script)],
+        cwd=cwd,
+        env=scrubbed_env(cwd, request.env),
+        timeout_s=request.timeout_s,
+        preexec=lambda: set_limits(memory, cpu, request.max_processes),
+        after_exit=lambda: killed.append(sweep()),
+    )
     log.info(
         "script %s: exit %s%s in %.1f s; %d process(es) left behind killed",
         script.name,
         reply.returncode,
-        " (timed out)" if timed_out else "",
+        " (timed out)" if reply.timed_out else "",
         reply.seconds,
-        left,
+        killed[0],
     )
     return reply
 
