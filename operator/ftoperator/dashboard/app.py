@@ -76,9 +76,8 @@ def create_app(source: Source, *, where: str = "local", refresh_ms: int = REFRES
 
     @app.get("/", response_class=HTMLResponse)
     def campaigns(request: Request) -> HTMLResponse:
-        records = source.campaigns()
-        rows = [campaign_row(r) for r in records]
-        return page(request, "campaigns.html", rows=rows, grid=campaign_grid(records))
+        rows = [campaign_row(r) for r in source.campaigns()]
+        return page(request, "campaigns.html", rows=rows, grid=campaign_grid(rows))
 
     @app.get("/campaigns/{namespace}/{name}", response_class=HTMLResponse)
     def campaign(request: Request, namespace: str, name: str) -> HTMLResponse:

@@ -150,13 +150,16 @@ class LocalSource:
                     log=folder / "stdout.log",
                 )
             )
-        retried = {j.name.rsplit("-", 1)[0] for j in jobs if j.attempt > 0}
+
+        def step_of(job: JobRecord) -> str:  # the Job name without its attempt
+            return job.name.rsplit("-", 1)[0]
+
+        last_attempt: dict[str, int] = {}
         for job in jobs:
-            identity = job.name.rsplit("-", 1)[0]
-            later = identity in retried and any(
-                o.attempt > job.attempt and o.name.rsplit("-", 1)[0] == identity for o in jobs
-            )
-            if job.outcome == "running" and (later or terminal):
+            last_attempt[step_of(job)] = max(job.attempt, last_attempt.get(step_of(job), 0))
+        for job in jobs:
+            retried = job.attempt < last_attempt[step_of(job)]
+            if job.outcome == "running" and (retried or terminal):
                 job.outcome = "interrupted"
                 if job.log is not None and job.log.exists():
                     job.finished = datetime.fromtimestamp(job.log.stat().st_mtime, UTC)

@@ -5,17 +5,20 @@ the browser by plotly.js."""
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import plotly.graph_objects as go
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ftapi.campaign import FineTuneCampaign, IterationStatus
 from ftapi.plan import Plan
 from ftapi.results import EvaluationResult, TrainingResult, decode_item_scores, decode_item_weights
+from ftapi.steps import Split
 from ftapi.traces import LLM_CALLS_NAME, read_llm_calls
 from ftoperator.acceptance import interval
 from ftoperator.dashboard.sources import CampaignRecord, read_json, tail
@@ -77,12 +80,10 @@ def campaign_row(record: CampaignRecord) -> dict[str, Any]:
     }
 
 
-def campaign_grid(records: list[CampaignRecord]) -> dict[str, Any]:
-    """The batch view: one cell per (model, benchmark): the most recent campaign's best."""
-    cells: dict[tuple[str, str], dict[str, Any]] = {}
-    for record in records:
-        row = campaign_row(record)
-        cells[(row["model"], row["benchmark"])] = row
+def campaign_grid(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The batch view from the campaigns' rows: one cell per (model, benchmark), the last
+    campaign's best."""
+    cells = {(row["model"], row["benchmark"]): row for row in rows}
     models = sorted({m for m, _ in cells})
     benchmarks = sorted({b for _, b in cells})
     return {
@@ -95,43 +96,48 @@ def campaign_grid(records: list[CampaignRecord]) -> dict[str, Any]:
 # ---------------------------------------------------------------------- one campaign
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def _read_model(path: Path | None, model: type[M]) -> M | None:
+    """A result file of the workspace as its model; None when missing or not valid."""
+    data = read_json(path) if path is not None else None
+    try:
+        return model.model_validate(data) if data is not None else None
+    except ValidationError:
+        return None
+
+
 def _plan(record: CampaignRecord, iteration: int, repair_round: int) -> Plan | None:
-    if record.layout is None:
-        return None
-    data = read_json(record.layout.plan_file(iteration, repair_round))
-    try:
-        return Plan.model_validate(data) if data is not None else None
-    except ValidationError:
-        return None
+    layout = record.layout
+    return _read_model(layout and layout.plan_file(iteration, repair_round), Plan)
 
 
-def _training(record: CampaignRecord, path_parts: tuple[Any, ...]) -> TrainingResult | None:
-    if record.layout is None:
-        return None
-    kind, *args = path_parts
-    folder = record.layout.train_dir(*args) if kind == "train" else record.layout.smoke_dir(*args)
-    data = read_json(folder / "result.json")
-    try:
-        return TrainingResult.model_validate(data) if data is not None else None
-    except ValidationError:
-        return None
+def _training(folder: Path | None) -> TrainingResult | None:
+    return _read_model(folder and folder / "result.json", TrainingResult)
 
 
-def _evaluation(record: CampaignRecord, iteration: int | None, split: str, final: bool = False):
-    if record.layout is None:
+def _evaluation(
+    record: CampaignRecord, iteration: int | None, split: Split, final: bool = False
+) -> EvaluationResult | None:
+    layout = record.layout
+    return _read_model(layout and layout.eval_file(iteration, split, final=final), EvaluationResult)
+
+
+@functools.lru_cache(maxsize=1024)
+def _interval(index: int, item_scores: str, item_weights: str | None) -> tuple[float, float] | None:
+    items = decode_item_scores(item_scores)
+    if not items:
         return None
-    data = read_json(record.layout.eval_file(iteration, split, final=final))  # type: ignore[arg-type]
-    try:
-        return EvaluationResult.model_validate(data) if data is not None else None
-    except ValidationError:
-        return None
+    return interval(items, decode_item_weights(item_weights), seed_key=f"it-{index}")
 
 
 def score_interval(it: IterationStatus) -> tuple[float, float] | None:
-    items = decode_item_scores(it.item_scores)
-    if not items:
+    """The 90% bootstrap interval of an iteration's validation score (from its per-item
+    scores; cached, since pages redraw every few seconds from the same status)."""
+    if not it.item_scores:
         return None
-    return interval(items, decode_item_weights(it.item_weights), seed_key=f"it-{it.index}")
+    return _interval(it.index, it.item_scores, it.item_weights)
 
 
 def scores_figure(record: CampaignRecord) -> dict[str, Any]:
@@ -188,7 +194,7 @@ def loss_figure(record: CampaignRecord) -> dict[str, Any]:
     """Every iteration's training loss per step, on one chart."""
     fig = go.Figure()
     for it in record.campaign.status.iterations:
-        result = _training(record, ("train", it.index))
+        result = _training(record.layout and record.layout.train_dir(it.index))
         if result is None or not result.loss_history:
             continue
         points = [p for p in result.loss_history if p.loss is not None]
@@ -434,8 +440,8 @@ def iteration_view(record: CampaignRecord, index: int) -> dict[str, Any] | None:
     rounds = []
     for repair_round in range(it.repair_rounds + 1):
         plan = _plan(record, index, repair_round)
-        smoke = _training(record, ("smoke", index, repair_round))
         round_dir = record.layout.round_dir(index, repair_round) if record.layout else None
+        smoke = _training(record.layout and record.layout.smoke_dir(index, repair_round))
         script = ""
         if round_dir is not None and (round_dir / SCRIPT_NAME).is_file():
             script = (round_dir / SCRIPT_NAME).read_text(errors="replace")[:SCRIPT_CHARS]
@@ -460,7 +466,7 @@ def iteration_view(record: CampaignRecord, index: int) -> dict[str, Any] | None:
                 "smoke": smoke.model_dump(mode="json") if smoke else None,
             }
         )
-    train = _training(record, ("train", index))
+    train = _training(record.layout and record.layout.train_dir(index))
     train_log = ""
     if record.layout is not None:
         train_log = tail(record.layout.train_dir(index) / "train.log")
