@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from kubernetes.client.rest import ApiException
 from ftapi import API_GROUP, API_VERSION, PLURAL
 from harness.cluster import LocalCluster
 from harness.kubelet import TestKubelet
-from harness.operator import OperatorProcess, release_campaigns, standin_runner
+from harness.operator import OperatorProcess, operator_world, standin_runner
 
 pytestmark = pytest.mark.cluster
 
@@ -127,30 +126,11 @@ class World:
 
 @pytest.fixture
 def world(cluster: LocalCluster, tmp_path: Path) -> Iterator[World]:
-    namespace = f"op-{uuid.uuid4().hex[:8]}"
-    api = cluster.api_client()
-    core = client.CoreV1Api(api)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     scenario = tmp_path / "scenario.json"
     scenario.write_text("{}")
-
-    kubelet = TestKubelet(
-        cluster.api_client,
-        runner=standin_runner(scenario),
-        workdir=tmp_path / "kubelet",
-        namespaces=[namespace],
-        node_name=f"node-{namespace}",
-    )
-    operator = OperatorProcess(cluster.kubeconfig, namespace, tmp_path / "operator.log")
-    with kubelet:
-        operator.start()
-        try:
-            yield World(cluster, namespace, kubelet, operator, scenario, api)
-        finally:
-            release_campaigns(api, namespace, operator)
-            operator.stop()
-    core.delete_namespace(namespace)
-    api.close()
+    runner = standin_runner(scenario)
+    with operator_world(cluster, tmp_path, runner, prefix="op") as (namespace, api, kubelet, op):
+        yield World(cluster, namespace, kubelet, op, scenario, api)
 
 
 def stable(status: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import secrets
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +25,13 @@ import pytest
 from kubernetes import client
 
 from ftapi import API_GROUP, API_VERSION, PLURAL
-from ftapi.campaign import FineTuneCampaignSpec
 from ftapi.results import EvaluationResult, TrainingResult
 from ftapi.steps import MountPaths
 from ftapi.workspace import CampaignLayout
 from ftoperator.demo import build_demo_assets, demo_manifest
 from harness.cluster import LocalCluster
 from harness.kubelet import TestKubelet
-from harness.operator import OperatorProcess, release_campaigns
+from harness.operator import OperatorProcess, operator_world
 from harness.realworkers import RealWorkers
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
@@ -103,38 +101,15 @@ class RealWorld:
 
 @pytest.fixture
 def real(cluster: LocalCluster, tmp_path: Path) -> Iterator[RealWorld]:
-    namespace = f"rw-{uuid.uuid4().hex[:8]}"
-    api = cluster.api_client()
-    core = client.CoreV1Api(api)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     cache = tmp_path / "pv"
     build_demo_assets(cache)
-    storage = FineTuneCampaignSpec.model_validate({"baseModel": "m", "benchmark": "aime25"}).storage
-    claims = {
-        storage.model_cache.claim_name: cache / "models",
-        storage.dataset_cache.claim_name: cache / "datasets",
-        storage.workspace.claim_name: cache / "workspace",
-    }
     root = Path(tempfile.mkdtemp(prefix="rw-", dir="/tmp"))  # short: Unix sockets below it
-    workers = RealWorkers(root, claims)
-    kubelet = TestKubelet(
-        cluster.api_client,
-        runner=workers,
-        workdir=tmp_path / "kubelet",
-        namespaces=[namespace],
-        node_name=f"node-{namespace}",
-    )
-    operator = OperatorProcess(cluster.kubeconfig, namespace, tmp_path / "operator.log")
-    with kubelet:
-        operator.start()
-        try:
-            yield RealWorld(namespace, api, kubelet, operator, workers, cache)
-        finally:
-            release_campaigns(api, namespace, operator)
-            operator.stop()
-    core.delete_namespace(namespace)
-    api.close()
-    shutil.rmtree(root, ignore_errors=True)
+    workers = RealWorkers.on_default_claims(root, cache)
+    try:
+        with operator_world(cluster, tmp_path, workers, prefix="rw") as (ns, api, kubelet, op):
+            yield RealWorld(ns, api, kubelet, op, workers, cache)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def assert_scores_are_the_workers(world: RealWorld, campaign: dict[str, Any]) -> None:

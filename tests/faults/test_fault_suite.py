@@ -26,7 +26,6 @@ import json
 import shutil
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,16 +35,14 @@ from typing import Any
 import pytest
 from agent.llm_server import ScriptedLlmServer
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from ftapi import API_GROUP, API_VERSION, PLURAL
-from ftapi.campaign import FineTuneCampaignSpec
 from ftapi.steps import StepKind
 from fttrainer.tiny_model import build_tiny_model
 from harness.cluster import LocalCluster
 from harness.fake_hub import FakeHub, Fault
 from harness.kubelet import Command, PodSpecView, TestKubelet
-from harness.operator import OperatorProcess, release_campaigns, standin_runner
+from harness.operator import OperatorProcess, operator_world, standin_runner
 from harness.realworkers import RealWorkers
 
 pytestmark = pytest.mark.cluster
@@ -202,43 +199,35 @@ class Run:
         return sum(n - 1 for n in succeeded.values() if n > 1)
 
 
-class Hub:
+def tiny_hub(folder: Path) -> FakeHub:
     """The fake Hub with a real tiny model, DeepScaleR and AIME 2025 in their layouts."""
-
-    def __init__(self, folder: Path) -> None:
-        self.hub = FakeHub()
-        model = folder / "tiny"
-        build_tiny_model(model)
-        self.hub.add(
-            "model",
-            "org/tiny",
-            {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()},
-        )
-        rows = [
-            {"problem": f"What is {i} plus {i}?", "solution": f"{2 * i}", "answer": str(2 * i)}
-            for i in range(40)
-        ]
-        self.hub.add(
-            "dataset",
-            "agentica-org/DeepScaleR-Preview-Dataset",
-            {"deepscaler.json": json.dumps(rows)},
-        )
-        self.hub.add(
-            "dataset",
-            "opencompass/AIME2025",
-            {
-                name: "\n".join(
-                    json.dumps({"question": f"Compute {i} times {i + 3}.", "answer": str(i)})
-                    for i in range(k, k + 15)
-                )
-                for name, k in (("aime2025-I.jsonl", 0), ("aime2025-II.jsonl", 15))
-            },
-        )
+    hub = FakeHub()
+    model = folder / "tiny"
+    build_tiny_model(model)
+    hub.add("model", "org/tiny", {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()})
+    rows = [
+        {"problem": f"What is {i} plus {i}?", "solution": f"{2 * i}", "answer": str(2 * i)}
+        for i in range(40)
+    ]
+    deepscaler = {"deepscaler.json": json.dumps(rows)}
+    hub.add("dataset", "agentica-org/DeepScaleR-Preview-Dataset", deepscaler)
+    hub.add(
+        "dataset",
+        "opencompass/AIME2025",
+        {
+            name: "\n".join(
+                json.dumps({"question": f"Compute {i} times {i + 3}.", "answer": str(i)})
+                for i in range(k, k + 15)
+            )
+            for name, k in (("aime2025-I.jsonl", 0), ("aime2025-II.jsonl", 15))
+        },
+    )
+    return hub
 
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
-    fake = Hub(tmp_path_factory.mktemp("hub")).hub
+    fake = tiny_hub(tmp_path_factory.mktemp("hub"))
     with fake:
         yield fake
 
@@ -247,31 +236,13 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
 def campaign_world(
     cluster: LocalCluster, hub: FakeHub, tmp_path: Path, operator_env: dict[str, str] | None
 ) -> Iterator[Run]:
-    namespace = f"ft-{uuid.uuid4().hex[:8]}"
-    api = cluster.api_client()
-    core = client.CoreV1Api(api)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-    key = "sk-fault-suite"
-    core.create_namespaced_secret(
-        namespace,
-        {
-            "metadata": {"name": "llm-credentials"},
-            "data": {"api-key": base64.b64encode(key.encode()).decode()},
-        },
-    )
     tmp_path.mkdir(parents=True, exist_ok=True)
     scenario = tmp_path / "scenario.json"
     scenario.write_text(json.dumps({"*": {"sleep": 0.2}}))
-    storage = FineTuneCampaignSpec.model_validate({"baseModel": "m", "benchmark": "aime25"}).storage
-    pv = tmp_path / "pv"
     root = Path(tempfile.mkdtemp(prefix="fs-", dir="/tmp"))
-    real = RealWorkers(
+    real = RealWorkers.on_default_claims(
         root,
-        {
-            storage.model_cache.claim_name: pv / "models",
-            storage.dataset_cache.claim_name: pv / "datasets",
-            storage.workspace.claim_name: pv / "workspace",
-        },
+        tmp_path / "pv",
         extra_env={"HF_ENDPOINT": hub.endpoint, "FT_PREPARE_RETRY_BASE_SECONDS": "0.05"},
     )
     standin = standin_runner(scenario)
@@ -283,32 +254,19 @@ def campaign_world(
             return real(pod)
         return standin(pod)
 
-    kubelet = TestKubelet(
-        cluster.api_client,
-        runner=runner,
-        workdir=tmp_path / "kubelet",
-        namespaces=[namespace],
-        node_name=f"node-{namespace}",
-    )
-    operator = OperatorProcess(
-        cluster.kubeconfig, namespace, tmp_path / "operator.log", env=operator_env
-    )
     llm = ScriptedLlmServer().start()
-    with kubelet:
-        operator.start()
-        try:
+    world = operator_world(cluster, tmp_path, runner, prefix="ft", operator_env=operator_env)
+    try:
+        with world as (namespace, api, kubelet, operator):
+            key = base64.b64encode(b"sk-fault-suite").decode()
+            client.CoreV1Api(api).create_namespaced_secret(
+                namespace,
+                {"metadata": {"name": "llm-credentials"}, "data": {"api-key": key}},
+            )
             yield Run(cluster, namespace, api, kubelet, operator, scenario, llm)
-        finally:
-            with contextlib.suppress(Exception):
-                if operator.proc is None or operator.proc.poll() is not None:
-                    operator.start()
-                release_campaigns(api, namespace, operator)
-            operator.stop()
-            llm.stop()
-    with contextlib.suppress(ApiException):
-        core.delete_namespace(namespace)
-    api.close()
-    shutil.rmtree(root, ignore_errors=True)
+    finally:
+        llm.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------- campaigns and faults

@@ -1004,20 +1004,10 @@ class TestKubelet:
             start_error: OSError | None = None
             with run.lock:  # a kill request either precedes the start or sees the process
                 if run.kill_reason is None:
-                    with open(log_path, "ab") as log_file:
-                        try:
-                            popen = subprocess.Popen(
-                                argv,
-                                env=env,
-                                cwd=cwd,
-                                stdin=subprocess.DEVNULL,
-                                stdout=log_file,
-                                stderr=subprocess.STDOUT,
-                                start_new_session=True,  # its own process group, killed whole
-                                preexec_fn=_set_pdeathsig,
-                            )
-                        except OSError as e:
-                            start_error = e
+                    try:
+                        popen = self._spawn(argv, env, cwd, log_path)
+                    except OSError as e:
+                        start_error = e
                     run.popen = popen
             if start_error is not None:
                 now = _now()
@@ -1138,6 +1128,24 @@ class TestKubelet:
             )
             return
 
+    @staticmethod
+    def _spawn(
+        argv: list[str], env: dict[str, str], cwd: Path, log_path: Path
+    ) -> subprocess.Popen[bytes]:
+        """Start one container's process: its own process group (killed whole), stdout and
+        stderr appended to its log, killed with the kubelet (``PR_SET_PDEATHSIG``)."""
+        with open(log_path, "ab") as log_file:
+            return subprocess.Popen(
+                argv,
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_set_pdeathsig,
+            )
+
     def _start_companions(self, run: _PodRun, spec: dict[str, Any]) -> None:
         """Start the Pod's further containers (each through the runner, each its own process
         group and log)."""
@@ -1146,25 +1154,8 @@ class TestKubelet:
             view = self._view(run.pod, container)
             command = self.runner(view)
             name = container["name"]
-            if command.cwd is None:
-                command = Command(
-                    argv=command.argv,
-                    env=command.env,
-                    cwd=run.pod_dir / f"cwd-{name}",
-                    path_map=command.path_map,
-                )
-            argv, env, cwd = self._prepare(run, view, command)
-            with open(run.pod_dir / f"{name}.log", "ab") as log_file:
-                popen = subprocess.Popen(
-                    argv,
-                    env=env,
-                    cwd=cwd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    preexec_fn=_set_pdeathsig,
-                )
+            argv, env, cwd = self._prepare(run, view, command, default_cwd=f"cwd-{name}")
+            popen = self._spawn(argv, env, cwd, run.pod_dir / f"{name}.log")
             run.companions.append(
                 _Companion(name, container.get("image") or "", popen, started_at=_now())
             )
@@ -1545,9 +1536,10 @@ class TestKubelet:
         return env
 
     def _prepare(
-        self, run: _PodRun, view: PodSpecView, command: Command
+        self, run: _PodRun, view: PodSpecView, command: Command, default_cwd: str = "cwd"
     ) -> tuple[list[str], dict[str, str], Path]:
-        """argv, the full environment and the working folder of the process."""
+        """argv, the full environment and the working folder of the process (``command.cwd``,
+        else ``default_cwd`` in the Pod's folder)."""
         if not isinstance(command, Command):
             raise TypeError(f"runner returned {type(command).__name__}, not Command")
         if not command.argv:
@@ -1564,6 +1556,6 @@ class TestKubelet:
         # under a folder such as /tmp that a Pod mounts): only its arguments are rewritten.
         argv = [str(command.argv[0]), *(rewrite(str(a)) for a in command.argv[1:])]
         assert run.pod_dir is not None
-        cwd = Path(command.cwd) if command.cwd is not None else run.pod_dir / "cwd"
+        cwd = Path(command.cwd) if command.cwd is not None else run.pod_dir / default_cwd
         cwd.mkdir(parents=True, exist_ok=True)
         return argv, env, cwd

@@ -11,12 +11,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ftapi.steps import SCRIPTS_CONTAINER
-from harness.kubelet import Command, PodSpecView
+from harness.kubelet import Command, PodSpecView, TestKubelet
 
 STANDIN = Path(__file__).resolve().parent / "standin.py"
 
@@ -151,3 +152,47 @@ def release_campaigns(
         if operator is not None and (operator.proc is None or operator.proc.poll() is not None):
             return
         time.sleep(0.3)
+
+
+@contextlib.contextmanager
+def operator_world(
+    cluster: Any,
+    tmp_path: Path,
+    runner: Callable[[PodSpecView], Command],
+    *,
+    prefix: str,
+    operator_env: dict[str, str] | None = None,
+) -> Iterator[tuple[str, Any, TestKubelet, OperatorProcess]]:
+    """A fresh namespace ``<prefix>-<8 hex>`` with a test kubelet (``runner``) and the real
+    operator watching it: ``(namespace, api client, kubelet, operator)``. Afterwards the
+    campaigns are deleted while an operator runs (one is started again if a test left it
+    dead), then the namespace."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    namespace = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    api = cluster.api_client()
+    core = client.CoreV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    kubelet = TestKubelet(
+        cluster.api_client,
+        runner=runner,
+        workdir=tmp_path / "kubelet",
+        namespaces=[namespace],
+        node_name=f"node-{namespace}",
+    )
+    log = tmp_path / "operator.log"
+    operator = OperatorProcess(cluster.kubeconfig, namespace, log, env=operator_env)
+    with kubelet:
+        operator.start()
+        try:
+            yield namespace, api, kubelet, operator
+        finally:
+            with contextlib.suppress(Exception):
+                if operator.proc is None or operator.proc.poll() is not None:
+                    operator.start()
+                release_campaigns(api, namespace, operator)
+            operator.stop()
+    with contextlib.suppress(ApiException):
+        core.delete_namespace(namespace)
+    api.close()

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ftapi.campaign import Storage
 from harness.kubelet import Command, PodSpecView
 
 
@@ -53,6 +54,20 @@ class RealWorkers:
         self.extra_env = dict(extra_env or {})
         self.commands: list[tuple[str, str, tuple[str, ...]]] = []
         """(pod, container, command) of every container started, in order."""
+
+    @classmethod
+    def on_default_claims(
+        cls, root: Path, volumes: Path, extra_env: Mapping[str, str] | None = None
+    ) -> RealWorkers:
+        """Workers whose campaigns use the default claims (``spec.storage``), each a folder
+        of ``volumes``: ``models``, ``datasets``, ``workspace``."""
+        storage = Storage()
+        claims = {
+            storage.model_cache.claim_name: volumes / "models",
+            storage.dataset_cache.claim_name: volumes / "datasets",
+            storage.workspace.claim_name: volumes / "workspace",
+        }
+        return cls(root, claims, extra_env)
 
     def _source(self, pod: PodSpecView, volume_name: str) -> Path:
         volume = pod.volumes.get(volume_name)
